@@ -1,0 +1,41 @@
+"""Shared test helpers: where the real fixture maps live (../shared/fixtures), skipping cleanly without them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+BEATSABER_FIXTURES = SHARED_FIXTURES / "beatsaber"
+
+
+def beatsaber_fixture_dirs() -> list[Path]:
+    """Every human map folder under ../shared/fixtures/beatsaber ([] when the folder is absent)."""
+    if not BEATSABER_FIXTURES.is_dir():
+        return []
+    return sorted(p for p in BEATSABER_FIXTURES.iterdir() if p.is_dir())
+
+
+def fixture_params() -> list:
+    """Parametrisation over the fixture maps, or a single skipped case when they are absent."""
+    dirs = beatsaber_fixture_dirs()
+    if not dirs:
+        return [pytest.param(None, marks=pytest.mark.skip(reason="../shared/fixtures is absent"))]
+    return [pytest.param(d, id=d.name) for d in dirs]
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except Exception:  # torch missing or broken: nothing CUDA can run
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "requires_cuda" in item.keywords:
+            item.add_marker(skip)
