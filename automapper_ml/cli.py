@@ -1,0 +1,60 @@
+"""`automapper`: the command line. Each subcommand lives in automapper_ml/commands/<name>.py
+with `add_arguments(parser)` and `run(args) -> int`; they are imported only when used, so
+`automapper --help` stays fast and one broken command never breaks the others."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from automapper_ml.formats.errors import MapError
+
+# name -> (module, one-line help). Order is the order of `automapper --help`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("automapper_ml.commands.inspect", "count a map's objects per difficulty"),
+    "convert": ("automapper_ml.commands.convert", "write a map as v3 difficulties + Info.dat v2.1"),
+    "roundtrip": ("automapper_ml.commands.roundtrip", "tokenize and decode a map; report what survives"),
+    "demo": ("automapper_ml.commands.demo", "generate the demo corpus into data/raw"),
+    "download": ("automapper_ml.commands.download", "download map zips from BeatSaver into data/raw"),
+}
+
+
+class CommandError(Exception):
+    """Raised by a command for bad input: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automapper", description="Beat Saber automapper.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue  # not built yet
+        sub_parser = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (CommandError, MapError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
+        print(f"automapper {args.command}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"automapper {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
