@@ -221,15 +221,19 @@ class BeatMap:
     environment_names: tuple[str, ...] = ()  # v2.1+/v4 list indexed by difficulties
     song_frequency: int | None = None  # samples per second, from BPMInfo.dat / AudioData.dat
     song_sample_count: int | None = None  # audio length in samples, from the same
+    song_duration: float | None = None  # v4 Info.dat `audio.songDuration` (seconds) when > 0
+    audio_data_filename: str | None = None  # v4 Info.dat `audio.audioDataFilename` (AudioData.dat)
     bpm_regions: list[BpmRegion] = field(default_factory=list)
     difficulties: list[Difficulty] = field(default_factory=list)
     unconverted: list[str] = field(default_factory=list)
 
     @property
     def audio_duration(self) -> float | None:
-        """Audio length in seconds when a BPMInfo.dat/AudioData.dat states it."""
+        """Audio length in seconds: from the sample count (BPMInfo.dat/AudioData.dat), else v4 songDuration."""
         if self.song_frequency and self.song_sample_count:
             return self.song_sample_count / self.song_frequency
+        if self.song_duration is not None and self.song_duration > 0:
+            return self.song_duration
         return None
 
     def difficulty(self, characteristic: str, name: str) -> Difficulty:
