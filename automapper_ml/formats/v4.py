@@ -1,0 +1,398 @@
+"""Beat Saber v4 reader: Info.dat 4.x, `*.beatmap.dat` 4.x, AudioData.dat 4.x (lightshows: v4_lightshow).
+
+v4 stores every object as a small "object" (beat, rotation lane, index) pointing into a
+"data" array that holds the shared shape (position, colour, direction...), so identical
+notes share one data entry. This reader resolves every index (an index outside its data
+array is an `InvalidValueError` naming file, array and position) and fills the one
+in-memory model. Missing keys take the value 0: the official editor omits every field
+equal to its type default (a whole note can be `{}`), and the game reads them as 0.
+
+What the model cannot hold is listed, one line each, in `Difficulty.unconverted` /
+`BeatMap.unconverted` (NJS events, per-object lane rotations, waypoints...), never dropped
+silently. Spec: ../shared/spec/bsmg_wiki/map-format/{info,beatmap,lightshow,audio}.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from automapper_ml.formats.errors import InvalidValueError
+from automapper_ml.formats.jsonvalues import (
+    ObjectReader,
+    custom_data,
+    get_array,
+    iter_objects,
+)
+from automapper_ml.formats.model import (
+    DIFFICULTY_RANKS,
+    Arc,
+    BeatMap,
+    BombNote,
+    BpmRegion,
+    Chain,
+    ColorNote,
+    Difficulty,
+    Obstacle,
+    RotationEvent,
+)
+from automapper_ml.formats.v4_lightshow import check_version_v4, parse_lightshow_v4, resolve
+
+# Sample positions: 1e10 samples is over 60 hours at 44.1 kHz, far beyond any song.
+MAX_SAMPLE_INDEX = 1e10
+MAX_BPM = 1e5
+# `Expert+` is the display name; files always say `ExpertPlus`, but hand-edited ones vary.
+_DIFFICULTY_ALIASES = {"Expert+": "ExpertPlus", "expertplus": "ExpertPlus"}
+
+
+# ---------------------------------------------------------------------------------------------- Info.dat
+
+
+def parse_info_v4(data: dict[str, Any], filename: str = "Info.dat") -> BeatMap:
+    """A v4 Info.dat -> BeatMap with one stub `Difficulty` (no objects yet) per listed beatmap.
+
+    The mapper is the union of every beatmap's `beatmapAuthors.mappers`, in order of first
+    appearance, compared case-insensitively ("Jack" and "jack" are one person), joined ", ".
+    Beatmaps with an unknown difficulty name, no beatmap file, or a duplicate
+    characteristic/difficulty are skipped with a line in `BeatMap.unconverted`.
+    """
+    version = check_version_v4(data, filename)
+    top = ObjectReader(data, filename, "")
+    song = ObjectReader(_sub_object(data, "song", filename), filename, "song")
+    audio = ObjectReader(_sub_object(data, "audio", filename), filename, "audio")
+
+    bpm = audio.number("bpm", 0.0, limit=MAX_BPM)
+    if not bpm > 0:
+        raise InvalidValueError(f"{filename}: audio.bpm = {bpm:g} (must be a positive number)")
+    song_duration = audio.number("songDuration", 0.0, limit=MAX_SAMPLE_INDEX)
+    environments = tuple(e for e in get_array(data, "environmentNames", filename) if isinstance(e, str))
+    beatmap = BeatMap(
+        info_version=version,
+        title=song.text("title"),
+        artist=song.text("author"),
+        subtitle=song.text("subTitle"),
+        mapper="",
+        bpm=bpm,
+        audio_filename=audio.text("songFilename"),
+        preview_start=audio.number("previewStartTime", 0.0),
+        preview_duration=audio.number("previewDuration", 10.0),
+        cover_filename=top.text("coverImageFilename"),
+        environment_names=environments,
+        song_duration=song_duration if song_duration > 0 else None,
+        audio_data_filename=audio.text("audioDataFilename") or None,
+    )
+    if environments:
+        beatmap.environment_name = environments[0]
+
+    mappers: dict[str, str] = {}  # casefolded -> first spelling, insertion-ordered
+    seen: set[str] = set()
+    for i, entry in iter_objects(
+        get_array(data, "difficultyBeatmaps", filename), filename, "difficultyBeatmaps"
+    ):
+        characteristic = entry.text("characteristic", "Standard") or "Standard"
+        name = entry.text("difficulty")
+        name = _DIFFICULTY_ALIASES.get(name, _DIFFICULTY_ALIASES.get(name.lower(), name))
+        where = f"difficultyBeatmaps[{i}] ({characteristic}/{name})"
+        if name not in DIFFICULTY_RANKS:
+            beatmap.unconverted.append(f"{filename}: {where} skipped: unknown difficulty name {name!r}")
+            continue
+        beatmap_file = entry.text("beatmapDataFilename")
+        if not beatmap_file:
+            beatmap.unconverted.append(f"{filename}: {where} skipped: no beatmapDataFilename")
+            continue
+        if f"{characteristic}/{name}" in seen:
+            beatmap.unconverted.append(f"{filename}: {where} skipped: listed twice")
+            continue
+        seen.add(f"{characteristic}/{name}")
+        custom = custom_data(entry.obj)
+        label = custom.get("_difficultyLabel", custom.get("difficultyLabel"))
+        beatmap.difficulties.append(
+            Difficulty(
+                characteristic=characteristic,
+                name=name,
+                rank=DIFFICULTY_RANKS[name],
+                filename=beatmap_file,
+                lightshow_filename=entry.text("lightshowDataFilename") or None,
+                njs=entry.number("noteJumpMovementSpeed", 0.0),
+                njs_offset=entry.number("noteJumpStartBeatOffset", 0.0),
+                label=label if isinstance(label, str) and label else None,
+                requirements=_strings(custom.get("_requirements", custom.get("requirements"))),
+                suggestions=_strings(custom.get("_suggestions", custom.get("suggestions"))),
+            )
+        )
+        authors = entry.obj.get("beatmapAuthors")
+        for mapper in _strings(authors.get("mappers") if isinstance(authors, dict) else None):
+            mappers.setdefault(mapper.strip().casefold(), mapper.strip())
+    beatmap.mapper = ", ".join(m for m in mappers.values() if m)
+    return beatmap
+
+
+# ------------------------------------------------------------------------------------------ AudioData.dat
+
+
+def parse_audio_data_v4(data: dict[str, Any], beatmap: BeatMap, filename: str = "AudioData.dat") -> None:
+    """Fill `beatmap.song_frequency`, `song_sample_count` and `bpm_regions` from a v4 AudioData.dat.
+
+    In v4 BPM changes live only here: each `bpmData` entry maps samples [si, ei] onto beats
+    [sb, eb], and `BeatMap.timing()` uses these regions. `lufsData` (loudness) is ignored.
+    A file without a positive `songFrequency` cannot place its regions in time; they are
+    then left out, with a line in `beatmap.unconverted`.
+    """
+    check_version_v4(data, filename)
+    top = ObjectReader(data, filename, "")
+    frequency = top.integer("songFrequency", 0)
+    samples = top.number("songSampleCount", 0, limit=MAX_SAMPLE_INDEX)
+    regions: list[BpmRegion] = []
+    for _, r in iter_objects(get_array(data, "bpmData", filename), filename, "bpmData"):
+        regions.append(
+            BpmRegion(
+                start_sample=int(r.number("si", 0, limit=MAX_SAMPLE_INDEX)),
+                end_sample=int(r.number("ei", 0, limit=MAX_SAMPLE_INDEX)),
+                start_beat=r.beat("sb"),
+                end_beat=r.beat("eb"),
+            )
+        )
+    beatmap.song_sample_count = int(samples) if samples > 0 else None
+    if frequency > 0:
+        beatmap.song_frequency = frequency
+        beatmap.bpm_regions = regions
+    elif regions:
+        beatmap.unconverted.append(
+            f"{filename}: {len(regions)} BPM regions ignored: no positive songFrequency to place them in time"
+        )
+
+
+# ------------------------------------------------------------------------------------------ beatmap files
+
+
+def parse_difficulty_v4(
+    beatmap_json: dict[str, Any], lightshow_json: dict[str, Any] | None, diff: Difficulty
+) -> None:
+    """Fill `diff` in place from a v4 beatmap file and (optionally) its v4 lightshow file.
+
+    Counts match the files: len(diff.notes) == len(colorNotes), and likewise for bombs,
+    obstacles, arcs, chains, spawn rotations, basic events and colour boosts. Arcs take
+    their head/tail beats from the arc itself and positions, colour and directions from
+    the referenced `colorNotesData` entries. Lighting goes through `parse_lightshow_v4`.
+    """
+    name = diff.filename or "beatmap"
+    diff.version = check_version_v4(beatmap_json, name)
+    _parse_objects(beatmap_json, diff, name)
+    if lightshow_json is not None:
+        parse_lightshow_v4(lightshow_json, diff, diff.lightshow_filename or "lightshow")
+
+
+def _parse_objects(data: dict[str, Any], diff: Difficulty, name: str) -> None:
+    notes_data = get_array(data, "colorNotesData", name)
+    bombs_data = get_array(data, "bombNotesData", name)
+    walls_data = get_array(data, "obstaclesData", name)
+    arcs_data = get_array(data, "arcsData", name)
+    chains_data = get_array(data, "chainsData", name)
+    rotated = 0  # objects with a per-object lane rotation, which the model does not hold
+
+    for _, obj in iter_objects(get_array(data, "colorNotes", name), name, "colorNotes"):
+        diff.notes.append(_color_note(obj, resolve(obj, "i", notes_data, "colorNotesData")))
+        rotated += obj.number("r", 0.0) != 0
+    for _, obj in iter_objects(get_array(data, "bombNotes", name), name, "bombNotes"):
+        diff.bombs.append(_bomb(obj, resolve(obj, "i", bombs_data, "bombNotesData")))
+        rotated += obj.number("r", 0.0) != 0
+    for _, obj in iter_objects(get_array(data, "obstacles", name), name, "obstacles"):
+        diff.obstacles.append(_obstacle(obj, resolve(obj, "i", walls_data, "obstaclesData")))
+        rotated += obj.number("r", 0.0) != 0
+    for _, obj in iter_objects(get_array(data, "arcs", name), name, "arcs"):
+        head = resolve(obj, "hi", notes_data, "colorNotesData")
+        tail = resolve(obj, "ti", notes_data, "colorNotesData")
+        arc = resolve(obj, "ai", arcs_data, "arcsData")
+        diff.arcs.append(
+            Arc(
+                color=head.integer("c"),
+                beat=obj.beat("hb"),
+                x=head.integer("x"),
+                y=head.integer("y"),
+                direction=head.integer("d"),
+                head_multiplier=arc.number("m"),
+                tail_beat=obj.beat("tb"),
+                tail_x=tail.integer("x"),
+                tail_y=tail.integer("y"),
+                tail_direction=tail.integer("d"),
+                tail_multiplier=arc.number("tm"),
+                mid_anchor=arc.integer("a"),
+            )
+        )
+        rotated += obj.number("hr", 0.0) != 0 or obj.number("tr", 0.0) != 0
+    for _, obj in iter_objects(get_array(data, "chains", name), name, "chains"):
+        diff.chains.append(
+            _chain(
+                obj,
+                resolve(obj, "i", notes_data, "colorNotesData"),
+                resolve(obj, "ci", chains_data, "chainsData"),
+            )
+        )
+        rotated += obj.number("hr", 0.0) != 0 or obj.number("tr", 0.0) != 0
+
+    rotations_data = get_array(data, "spawnRotationsData", name)
+    for _, obj in iter_objects(get_array(data, "spawnRotations", name), name, "spawnRotations"):
+        rot = resolve(obj, "i", rotations_data, "spawnRotationsData")
+        diff.rotations.append(
+            RotationEvent(beat=obj.beat("b"), early=rot.integer("t") == 0, rotation=rot.number("r"))
+        )
+
+    if rotated:
+        diff.unconverted.append(
+            f"{name}: {rotated} objects carry a per-object lane rotation (r/hr/tr); the model keeps no lanes"
+        )
+    njs_events = get_array(data, "njsEvents", name)
+    if njs_events:
+        diff.unconverted.append(
+            f"{name}: {len(njs_events)} NJS events dropped (NJS changes are not modelled)"
+        )
+    _parse_fakes(custom_data(data), diff, name, notes_data, bombs_data, walls_data, chains_data)
+
+
+def _color_note(obj: ObjectReader, data: ObjectReader) -> ColorNote:
+    return ColorNote(
+        beat=obj.beat("b"),
+        x=data.integer("x"),
+        y=data.integer("y"),
+        color=data.integer("c"),
+        direction=data.integer("d"),
+        angle=data.integer("a"),
+        uninteractable=_uninteractable(obj, data),
+    )
+
+
+def _bomb(obj: ObjectReader, data: ObjectReader) -> BombNote:
+    return BombNote(
+        beat=obj.beat("b"),
+        x=data.integer("x"),
+        y=data.integer("y"),
+        uninteractable=_uninteractable(obj, data),
+    )
+
+
+def _obstacle(obj: ObjectReader, data: ObjectReader) -> Obstacle:
+    return Obstacle(
+        beat=obj.beat("b"),
+        duration=data.duration("d"),
+        x=data.integer("x"),
+        y=data.integer("y"),
+        width=data.integer("w"),
+        height=data.integer("h"),
+        uninteractable=_uninteractable(obj, data),
+    )
+
+
+def _chain(obj: ObjectReader, head: ObjectReader, chain: ObjectReader) -> Chain:
+    # `s` missing means 0 like every omitted v4 field (the game would crash on it; we keep what is written).
+    return Chain(
+        color=head.integer("c"),
+        beat=obj.beat("hb"),
+        x=head.integer("x"),
+        y=head.integer("y"),
+        direction=head.integer("d"),
+        tail_beat=obj.beat("tb"),
+        tail_x=chain.integer("tx"),
+        tail_y=chain.integer("ty"),
+        slices=chain.integer("c"),
+        squish=chain.number("s"),
+    )
+
+
+def _uninteractable(obj: ObjectReader, data: ObjectReader) -> bool:
+    """Noodle `uninteractable` in either customData (the object's or its shared data's); bad values ignored."""
+    for reader in (obj, data):
+        value = custom_data(reader.obj).get("uninteractable")
+        if value is True:
+            return True
+    return False
+
+
+def _parse_fakes(
+    custom: dict[str, Any],
+    diff: Difficulty,
+    name: str,
+    notes_data: list[Any],
+    bombs_data: list[Any],
+    walls_data: list[Any],
+    chains_data: list[Any],
+) -> None:
+    """Noodle fake objects in the beatmap's customData (`fakeColorNotes`, `fakeBombNotes`, `fakeObstacles`,
+    `fakeChains`/`fakeBurstSliders`), never counted as real objects.
+
+    Heck has no published v4 layout, so both shapes are read: an entry carrying its own
+    fields (the v3 shape, e.g. `{"b", "x", "y", "c", "d"}`) or a v4 object `{"b", "i"}`
+    whose `i` points into the real data array. Malformed customData is ignored, never fatal.
+    """
+
+    def entries(*keys: str) -> list[ObjectReader]:
+        for key in keys:
+            items = custom.get(key)
+            if isinstance(items, list):
+                return [
+                    ObjectReader(o, name, f"customData.{key}", i)
+                    for i, o in enumerate(items)
+                    if isinstance(o, dict)
+                ]
+        return []
+
+    def shape(obj: ObjectReader, data: list[Any], data_name: str, own: tuple[str, ...]) -> ObjectReader:
+        if "i" in obj.obj and not any(k in obj.obj for k in own):
+            return resolve(obj, "i", data, data_name)
+        return obj
+
+    try:
+        for obj in entries("fakeColorNotes"):
+            diff.fake_notes.append(
+                _color_note(obj, shape(obj, notes_data, "colorNotesData", ("x", "y", "c", "d")))
+            )
+        for obj in entries("fakeBombNotes"):
+            diff.fake_bombs.append(_bomb(obj, shape(obj, bombs_data, "bombNotesData", ("x", "y"))))
+        for obj in entries("fakeObstacles"):
+            diff.fake_obstacles.append(
+                _obstacle(obj, shape(obj, walls_data, "obstaclesData", ("d", "x", "w")))
+            )
+        for obj in entries("fakeChains", "fakeBurstSliders"):
+            if "ci" in obj.obj:
+                head = resolve(obj, "i", notes_data, "colorNotesData")
+                diff.fake_chains.append(_chain(obj, head, resolve(obj, "ci", chains_data, "chainsData")))
+            else:  # the v3 burst slider shape, every field inline
+                diff.fake_chains.append(
+                    Chain(
+                        color=obj.integer("c"),
+                        beat=obj.beat("b"),
+                        x=obj.integer("x"),
+                        y=obj.integer("y"),
+                        direction=obj.integer("d"),
+                        tail_beat=obj.beat("tb"),
+                        tail_x=obj.integer("tx"),
+                        tail_y=obj.integer("ty"),
+                        slices=obj.integer("sc"),
+                        squish=obj.number("s"),
+                    )
+                )
+    except InvalidValueError as exc:
+        diff.fake_notes.clear()
+        diff.fake_bombs.clear()
+        diff.fake_obstacles.clear()
+        diff.fake_chains.clear()
+        diff.unconverted.append(f"{name}: Noodle fake objects ignored: {exc}")
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _sub_object(data: dict[str, Any], key: str, filename: str) -> dict[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidValueError(f"{filename}: {key} must be an object")
+    return value
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of strings from customData/authors; non-strings and non-lists are ignored."""
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if not isinstance(value, list):
+        return ()
+    return tuple(v for v in value if isinstance(v, str) and v)
