@@ -1,0 +1,227 @@
+"""JSON decoding and value checks shared by the map readers.
+
+Every number a reader takes from a map goes through `ObjectReader`, so a NaN, an infinity,
+a string where a number belongs, or an absurd magnitude becomes one `InvalidValueError`
+that names the file, the array and the index (`ExpertPlus.dat: _notes[12]._time is NaN`).
+Missing keys take the defaults the game uses. Positions are deliberately NOT range-checked:
+Mapping Extensions puts notes at x >= 1000 and Noodle maps go far off the grid; both are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from automapper_ml.formats.errors import InvalidValueError, MapFormatError
+
+# Beats and durations past these are never music: 1e5 beats is over 8 hours at 200 BPM.
+MAX_ABS_BEAT = 1e5
+MAX_DURATION = 1e5
+# Integers (positions, directions, types, Mapping Extensions encodings) stay inside int32.
+MAX_ABS_INT = 1e9
+# Any other float (brightness, BPM, multipliers): only infinity-like values are absurd.
+MAX_ABS_FLOAT = 1e9
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def load_json(data: bytes, filename: str) -> Any:
+    """Decode map JSON: UTF-8 with or without a BOM (UTF-16 with a BOM also works).
+
+    Trailing whitespace and NUL padding (some editors pad files) are dropped; any other
+    trailing text, invalid UTF-8, or nesting deep enough to exhaust the stack is
+    `MapFormatError(code="bad_json")`. NaN/Infinity literals parse to floats here and are
+    rejected by `ObjectReader` with their location.
+    """
+    try:
+        if data[:2] in _UTF16_BOMS:
+            text = data.decode("utf-16")
+        else:
+            text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MapFormatError(f"{filename}: not valid UTF-8 text ({exc.reason})", code="bad_json") from exc
+    text = text.strip(" \t\r\n\x00")
+    if not text:
+        raise MapFormatError(f"{filename}: the file is empty", code="bad_json")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MapFormatError(
+            f"{filename}: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", code="bad_json"
+        ) from exc
+    except (RecursionError, ValueError) as exc:  # absurd nesting; ints beyond Python's digit limit
+        raise MapFormatError(f"{filename}: invalid JSON ({type(exc).__name__})", code="bad_json") from exc
+
+
+def load_json_object(data: bytes, filename: str) -> dict[str, Any]:
+    """`load_json`, requiring a JSON object at the top level."""
+    value = load_json(data, filename)
+    if not isinstance(value, dict):
+        raise MapFormatError(
+            f"{filename}: expected a JSON object at the top level, got {_type_name(value)}", code="bad_json"
+        )
+    return value
+
+
+def get_array(data: dict[str, Any], key: str, filename: str) -> list[Any]:
+    """`data[key]` as a list; missing or null is empty; anything else is an InvalidValueError."""
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidValueError(f"{filename}: {key} must be an array, got {_type_name(value)}")
+    return value
+
+
+def custom_data(obj: dict[str, Any], key: str = "customData") -> dict[str, Any]:
+    """An object's customData (or `_customData`) when it is a dict, else {}: bad customData is never fatal."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def iter_objects(items: list[Any], filename: str, array: str):
+    """Yield (index, ObjectReader) for each element, rejecting elements that are not JSON objects."""
+    for i, obj in enumerate(items):
+        if not isinstance(obj, dict):
+            raise InvalidValueError(f"{filename}: {array}[{i}] must be an object, got {_type_name(obj)}")
+        yield i, ObjectReader(obj, filename, array, i)
+
+
+class ObjectReader:
+    """Typed, checked access to one JSON object inside a map file."""
+
+    __slots__ = ("obj", "filename", "array", "index")
+
+    def __init__(self, obj: dict[str, Any], filename: str, array: str, index: int | None = None) -> None:
+        self.obj = obj
+        self.filename = filename
+        self.array = array
+        self.index = index
+
+    def _where(self, key: str) -> str:
+        at = f"{self.array}[{self.index}]" if self.index is not None else self.array
+        return f"{self.filename}: {at}.{key}" if at else f"{self.filename}: {key}"
+
+    def _number(self, key: str, default: float) -> float:
+        value = self.obj.get(key)
+        if value is None:
+            return default
+        # bool is an int in Python; JSON true/false where a number belongs is read as 1/0 like the game does.
+        if not isinstance(value, (int, float)):
+            raise InvalidValueError(
+                f"{self._where(key)} must be a number, got {_type_name(value)} {_short(value)}"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidValueError(f"{self._where(key)} is {value!r} (must be a finite number)")
+        return value
+
+    def beat(self, key: str, default: float = 0.0) -> float:
+        """A time in beats: finite, |beat| <= MAX_ABS_BEAT, kept exactly as written."""
+        value = float(self._number(key, default))
+        if abs(value) > MAX_ABS_BEAT:
+            raise InvalidValueError(
+                f"{self._where(key)} = {value:g} is not a plausible beat (|beat| > {MAX_ABS_BEAT:g})"
+            )
+        return value
+
+    def duration(self, key: str, default: float = 0.0) -> float:
+        value = float(self._number(key, default))
+        if abs(value) > MAX_DURATION:
+            raise InvalidValueError(
+                f"{self._where(key)} = {value:g} is not a plausible duration (> {MAX_DURATION:g} beats)"
+            )
+        return value
+
+    def number(self, key: str, default: float = 0.0, limit: float = MAX_ABS_FLOAT) -> float:
+        value = float(self._number(key, default))
+        if abs(value) > limit:
+            raise InvalidValueError(f"{self._where(key)} = {value:g} is out of range (|value| > {limit:g})")
+        return value
+
+    def integer(self, key: str, default: int = 0) -> int:
+        value = self._number(key, default)
+        if abs(value) > MAX_ABS_INT:
+            raise InvalidValueError(
+                f"{self._where(key)} = {value:g} is out of range (|value| > {MAX_ABS_INT:g})"
+            )
+        return int(value)
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self.obj.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            return value != 0
+        raise InvalidValueError(
+            f"{self._where(key)} must be true/false, got {_type_name(value)} {_short(value)}"
+        )
+
+    def text(self, key: str, default: str = "") -> str:
+        value = self.obj.get(key)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # a numeric song name is still a name
+        raise InvalidValueError(
+            f"{self._where(key)} must be a string, got {_type_name(value)} {_short(value)}"
+        )
+
+
+def chroma_color(value: Any) -> tuple[float, ...] | None:
+    """A Chroma colour [r, g, b] or [r, g, b, a] of finite numbers; anything else is ignored (None)."""
+    if not isinstance(value, list) or len(value) not in (3, 4):
+        return None
+    if not all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in value):
+        return None
+    return tuple(float(c) for c in value)
+
+
+def chroma_light_id(value: Any) -> tuple[int, ...] | None:
+    """A Chroma lightID: one int or a list of ints; anything else is ignored (None)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        return None
+    out = []
+    for v in value:
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not math.isfinite(v)
+            or abs(v) > MAX_ABS_INT
+        ):
+            return None
+        out.append(int(v))
+    return tuple(out)
+
+
+def check_finite_tree(value: Any, where: str, _depth: int = 0) -> None:
+    """Reject NaN/infinity anywhere inside data passed through verbatim (it would poison a writer)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidValueError(f"{where} contains {value!r} (must be a finite number)")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_finite_tree(v, f"{where}.{k}", _depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, (dict, list, float)):
+                check_finite_tree(v, f"{where}[{i}]", _depth + 1)
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
