@@ -1,0 +1,177 @@
+"""Write a map to disk: a folder or a zip holding Info.dat, one file per difficulty and song.egg.
+
+The JSON itself comes from pure functions (re-exported here): `difficulty_to_v3` and
+`info_to_v21` (writer_v3) for what automapper exports, `difficulty_to_v2` and `beatmap_to_v4`
+(writer_legacy) for demo maps in older and newer formats. This module never imports the
+readers: writing must not depend on how files are parsed.
+
+`write_map` is atomic: every JSON document is built (and checked: no NaN, no infinity) before
+anything touches the disk, the folder or zip is assembled under a temporary name next to the
+destination, and only a complete result is renamed into place. A failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from automapper_ml.formats.errors import (
+    InvalidValueError,
+    MapFormatError,
+    MissingFileError,
+    UnsupportedVersionError,
+)
+from automapper_ml.formats.model import BeatMap
+from automapper_ml.formats.writer_legacy import beatmap_to_v4, difficulty_to_v2
+from automapper_ml.formats.writer_v3 import difficulty_filename, difficulty_to_v3, info_to_v21
+
+__all__ = [
+    "SONG_FILENAME",
+    "beatmap_to_v4",
+    "difficulty_to_v2",
+    "difficulty_to_v3",
+    "dump_json",
+    "info_to_v21",
+    "map_documents",
+    "write_map",
+]
+
+SONG_FILENAME = "song.egg"  # Beat Saber's name for an Ogg Vorbis song
+INFO_FILENAME = "Info.dat"
+_OGG_MAGIC = b"OggS"
+# A fixed member timestamp makes the same map always zip to the same bytes (stable content hashes).
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+VERSIONS = ("2", "3", "4")
+
+
+def dump_json(doc: Any) -> bytes:
+    """Compact UTF-8 JSON; NaN or infinity anywhere (e.g. in verbatim light box groups) is an error."""
+    try:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except ValueError as err:
+        raise InvalidValueError(f"cannot write JSON: {err}") from None
+
+
+def map_documents(
+    beatmap: BeatMap, *, version: str = "3", song_filename: str | None = None
+) -> dict[str, Any]:
+    """Every JSON file of the map in `version` ("2", "3" or "4"): file name -> dict, Info.dat first.
+
+    v2 and v3 maps get an Info.dat 2.1.0 and `ExpertPlusStandard.dat`-style difficulty files;
+    v4 maps what `beatmap_to_v4` makes. `song_filename` replaces the Info's audio file name.
+    The cover is not written by `write_map`, so the Info names none.
+    """
+    major = str(version).split(".")[0]
+    if major not in VERSIONS:
+        raise UnsupportedVersionError(f"cannot write map format version {version!r}; use one of {VERSIONS}")
+    song = song_filename if song_filename is not None else beatmap.audio_filename
+    seen: set[str] = set()
+    for diff in beatmap.difficulties:
+        if diff.key in seen:
+            raise MapFormatError(f"difficulty {diff.key} appears twice; each needs its own file")
+        seen.add(diff.key)
+    if major == "4":
+        files = beatmap_to_v4(beatmap)
+        info = files.pop(INFO_FILENAME)
+        info["audio"]["songFilename"] = song
+        info["songPreviewFilename"] = song
+        info["coverImageFilename"] = ""
+        return {INFO_FILENAME: info, **files}
+    names = {d.key: difficulty_filename(d) for d in beatmap.difficulties}
+    docs: dict[str, Any] = {INFO_FILENAME: info_to_v21(beatmap, {**names, "song": song, "cover": ""})}
+    convert = difficulty_to_v3 if major == "3" else difficulty_to_v2
+    for diff in beatmap.difficulties:
+        docs[names[diff.key]] = convert(beatmap, diff)
+    return docs
+
+
+def _audio_bytes(audio: bytes | os.PathLike | str) -> bytes:
+    if isinstance(audio, bytes | bytearray | memoryview):
+        data = bytes(audio)
+    else:
+        try:
+            data = Path(audio).read_bytes()
+        except OSError as err:
+            raise MissingFileError(f"cannot read audio {audio}: {err.strerror or err}") from None
+    if not data.startswith(_OGG_MAGIC):
+        raise InvalidValueError("the audio is not Ogg Vorbis (no OggS header); song.egg must be Ogg Vorbis")
+    return data
+
+
+def write_map(
+    beatmap: BeatMap,
+    out: str | os.PathLike,
+    *,
+    audio: bytes | os.PathLike | None = None,
+    version: str = "3",
+) -> Path:
+    """Write the map into the folder `out`, or into a zip when `out` ends with `.zip`; return the path.
+
+    Info.dat (2.1.0 for version "2"/"3", 4.0.1 for "4"), one file per difficulty and, when
+    `audio` (Ogg Vorbis bytes or a file) is given, `song.egg` named by the Info. Without audio
+    the Info keeps the model's audio file name and no audio file is written. An existing
+    folder or zip at `out` is replaced whole.
+    """
+    out = Path(out)
+    song = _audio_bytes(audio) if audio is not None else None
+    docs = map_documents(beatmap, version=version, song_filename=SONG_FILENAME if song is not None else None)
+    payload = {name: dump_json(doc) for name, doc in docs.items()}
+    if song is not None:
+        payload[SONG_FILENAME] = song
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".zip":
+        _write_zip(out, payload)
+    else:
+        _write_folder(out, payload)
+    return out
+
+
+def _write_zip(out: Path, payload: dict[str, bytes]) -> None:
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w") as zf:
+            for name, data in payload.items():
+                info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+                # Ogg is already compressed; deflating it again only costs time.
+                info.compress_type = zipfile.ZIP_STORED if name == SONG_FILENAME else zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, data)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_folder(out: Path, payload: dict[str, bytes]) -> None:
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder")
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    old: Path | None = None
+    try:
+        for name, data in payload.items():
+            (tmp / name).write_bytes(data)
+        if out.exists():
+            # A folder cannot be renamed over a non-empty one: move the old map aside first,
+            # so `out` is at every moment either the old map, absent, or the new map.
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+            os.replace(out, old / "map")
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old / "map", out)
+                raise
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

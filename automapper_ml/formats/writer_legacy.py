@@ -1,0 +1,481 @@
+"""Model -> v2.6.0 difficulty JSON and -> a v4 map (Info 4.0.1, AudioData, beatmap + lightshow files).
+
+automapper exports v3 (writer_v3); these two exist so the demo corpus can be written in the mix
+of versions real map folders have, and so the readers are tested on files we made. Both are
+pure functions over the model and must read back (through the readers) to the same objects.
+
+What each format cannot hold raises `UnsupportedVersionError` naming it, unless `lossy=True`
+drops it: v2 has no chains and no note angle offsets; v4 has no Chroma or Noodle data (the
+mods read v2/v3 only). Light event box groups are never written by either (v2 has none; v4
+stores them in a different, deduplicated layout that we do not generate).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_left
+from typing import Any
+
+from automapper_ml.formats.errors import UnsupportedVersionError
+from automapper_ml.formats.model import BeatMap, BpmRegion, Difficulty, RotationEvent, Timing
+from automapper_ml.formats.writer_v3 import (
+    chroma_custom_data,
+    convert_all,
+    difficulty_filename,
+    environment_index,
+    environment_list,
+    integer,
+    num,
+    timing_bpm_changes,
+)
+
+V2_VERSION = "2.6.0"
+V4_INFO_VERSION = "4.0.1"
+V4_VERSION = "4.0.0"
+AUDIO_DATA_FILENAME = "AudioData.dat"
+DEFAULT_FREQUENCY = 44100  # samples per second assumed when the map states none
+# v2 event types (lightshow.md): colour boost, early/late lane rotation, BPM change.
+V2_BOOST, V2_ROTATION_EARLY, V2_ROTATION_LATE, V2_BPM = 5, 14, 15, 100
+# v2 rotation values 0..7 and the degrees they stand for; other whole degrees use the
+# Mapping Extensions encoding 1360 + degrees (values 1000..1720).
+V2_ROTATION_DEGREES = (-60, -45, -30, -15, 15, 30, 45, 60)
+V2_ROTATION_ME_BASE = 1360
+
+
+# ---------------------------------------------------------------- v2 ---------------------------------
+
+
+def _v2_custom(obj: dict[str, Any], **custom: Any) -> dict[str, Any]:
+    custom = {k: v for k, v in custom.items() if v is not None}
+    if custom:
+        obj["_customData"] = custom
+    return obj
+
+
+def _v2_note(n, fake: bool, lossy: bool) -> dict[str, Any]:
+    if n.angle and not lossy:
+        raise UnsupportedVersionError("v2 notes have no angle offset; write v3, or pass lossy=True")
+    obj = {
+        "_time": num(n.beat),
+        "_lineIndex": integer(n.x),
+        "_lineLayer": integer(n.y),
+        "_type": integer(n.color),
+        "_cutDirection": integer(n.direction),
+    }
+    return _v2_custom(obj, _fake=True if fake else None, _interactable=False if n.uninteractable else None)
+
+
+def _v2_bomb(b, fake: bool) -> dict[str, Any]:
+    obj = {"_time": num(b.beat), "_lineIndex": integer(b.x), "_lineLayer": integer(b.y), "_type": 3}
+    obj["_cutDirection"] = 0
+    return _v2_custom(obj, _fake=True if fake else None, _interactable=False if b.uninteractable else None)
+
+
+def _v2_obstacle(o, fake: bool) -> dict[str, Any]:
+    y, h = integer(o.y), integer(o.height)
+    obj: dict[str, Any] = {"_time": num(o.beat), "_lineIndex": integer(o.x)}
+    if (y, h) == (0, 5):
+        obj["_type"] = 0  # full height: what every v2 reader understands
+    elif (y, h) == (2, 3):
+        obj["_type"] = 1  # crouch
+    else:
+        obj.update({"_type": 2, "_lineLayer": y, "_height": h})  # 2.6.0 free wall
+    obj.update({"_duration": num(o.duration), "_width": integer(o.width)})
+    return _v2_custom(obj, _fake=True if fake else None, _interactable=False if o.uninteractable else None)
+
+
+def _v2_arc(a) -> dict[str, Any]:
+    return {
+        "_colorType": integer(a.color),
+        "_headTime": num(a.beat),
+        "_headLineIndex": integer(a.x),
+        "_headLineLayer": integer(a.y),
+        "_headCutDirection": integer(a.direction),
+        "_headControlPointLengthMultiplier": num(a.head_multiplier),
+        "_tailTime": num(a.tail_beat),
+        "_tailLineIndex": integer(a.tail_x),
+        "_tailLineLayer": integer(a.tail_y),
+        "_tailCutDirection": integer(a.tail_direction),
+        "_tailControlPointLengthMultiplier": num(a.tail_multiplier),
+        "_sliderMidAnchorMode": integer(a.mid_anchor),
+    }
+
+
+def v2_rotation_value(degrees: float) -> int:
+    """The v2 `_value` of a lane rotation: 0..7 for the standard steps, 1360 + degrees otherwise."""
+    deg = num(degrees)
+    if deg in V2_ROTATION_DEGREES:
+        return V2_ROTATION_DEGREES.index(deg)
+    if deg == int(deg) and -360 <= deg <= 360:
+        return V2_ROTATION_ME_BASE + int(deg)
+    raise UnsupportedVersionError(f"a v2 lane rotation must be whole degrees in -360..360, got {degrees!r}")
+
+
+def _v2_event(e) -> dict[str, Any]:
+    obj = {
+        "_time": num(e.beat),
+        "_type": integer(e.type),
+        "_value": integer(e.value),
+        "_floatValue": num(e.float_value),
+    }
+    custom = chroma_custom_data(e)
+    if custom:
+        obj["_customData"] = {"_" + k: v for k, v in custom.items()}  # _color, _lightID
+    return obj
+
+
+def difficulty_to_v2(beatmap: BeatMap, diff: Difficulty, *, lossy: bool = False) -> dict[str, Any]:
+    """One difficulty as a v2.6.0 difficulty file (a JSON-ready dict).
+
+    Bombs are `_notes` of type 3; walls that are exactly full-height (y 0, h 5) or crouch
+    (y 2, h 3) use the legacy `_type` 0/1, others `_type` 2 with `_lineLayer`/`_height`. Boosts,
+    lane rotations and BPM changes become events of type 5, 14/15 and 100 (BPM changes also in
+    `_customData._BPMChanges`, which editors read). Chroma colours go to `_customData._color` /
+    `_lightID`, Noodle fakes carry `_customData._fake`, uninteractable objects `_interactable: false`.
+    Lists are merged by beat without reordering any one list.
+    """
+    where = diff.key
+    if (diff.chains or diff.fake_chains) and not lossy:
+        raise UnsupportedVersionError(f"{where}: v2 files cannot hold chains; write v3, or pass lossy=True")
+    notes = [
+        convert_all(f"{where} _notes", diff.notes, lambda n: _v2_note(n, False, lossy)),
+        convert_all(f"{where} _notes(bombs)", diff.bombs, lambda b: _v2_bomb(b, False)),
+        convert_all(f"{where} _notes(fake)", diff.fake_notes, lambda n: _v2_note(n, True, lossy)),
+        convert_all(f"{where} _notes(fake bombs)", diff.fake_bombs, lambda b: _v2_bomb(b, True)),
+    ]
+    obstacles = [
+        convert_all(f"{where} _obstacles", diff.obstacles, lambda o: _v2_obstacle(o, False)),
+        convert_all(f"{where} _obstacles(fake)", diff.fake_obstacles, lambda o: _v2_obstacle(o, True)),
+    ]
+    bpm_changes = timing_bpm_changes(beatmap, diff)
+    events = [
+        convert_all(
+            f"{where} _events(bpm)",
+            bpm_changes,
+            lambda c: {"_time": num(c.beat), "_type": V2_BPM, "_value": 0, "_floatValue": num(c.bpm)},
+        ),
+        convert_all(
+            f"{where} _events(rotation)",
+            diff.rotations,
+            lambda r: {
+                "_time": num(r.beat),
+                "_type": V2_ROTATION_EARLY if r.early else V2_ROTATION_LATE,
+                "_value": v2_rotation_value(r.rotation),
+                "_floatValue": 1.0,
+            },
+        ),
+        convert_all(
+            f"{where} _events(boost)",
+            diff.boosts,
+            lambda b: {
+                "_time": num(b.beat),
+                "_type": V2_BOOST,
+                "_value": 1 if b.on else 0,
+                "_floatValue": 1.0,
+            },
+        ),
+        convert_all(f"{where} _events", diff.events, _v2_event),
+    ]
+    out: dict[str, Any] = {
+        "_version": V2_VERSION,
+        "_notes": _merge_by_time(notes),
+        "_sliders": convert_all(f"{where} _sliders", diff.arcs, _v2_arc),
+        "_obstacles": _merge_by_time(obstacles),
+        "_events": _merge_by_time(events),
+        "_waypoints": [],
+        "_specialEventsKeywordFilters": {"_keywords": []},
+    }
+    if bpm_changes:
+        out["_customData"] = {
+            "_BPMChanges": [
+                {"_time": num(c.beat), "_BPM": num(c.bpm), "_beatsPerBar": 4, "_metronomeOffset": 4}
+                for c in bpm_changes
+            ]
+        }
+    return out
+
+
+def _merge_by_time(lists: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    # heapq.merge never reorders inside one list, so a reader splitting by kind gets each list back as it was.
+    return list(heapq.merge(*lists, key=lambda o: o["_time"]))
+
+
+# ---------------------------------------------------------------- v4 ---------------------------------
+
+
+class _Pool:
+    """A v4 `*Data` array: equal entries are stored once and referenced by index."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self._index: dict[tuple, int] = {}
+
+    def add(self, item: dict[str, Any]) -> int:
+        key = tuple(sorted(item.items()))
+        if key not in self._index:
+            self._index[key] = len(self.items)
+            self.items.append(item)
+        return self._index[key]
+
+
+class _Lanes:
+    """Each object's rotation lane `r`: the sum of the lane rotations that apply at its beat.
+
+    An early (type 14 / e=0) rotation applies to objects on its own beat, a late one only after it.
+    """
+
+    def __init__(self, rotations: list[RotationEvent]) -> None:
+        events = sorted(((num(r.beat), 0 if r.early else 1), num(r.rotation)) for r in rotations)
+        self._keys = [k for k, _ in events]
+        self._totals = [0.0]
+        for _, degrees in events:
+            self._totals.append(self._totals[-1] + degrees)
+
+    def at(self, beat: float) -> int:
+        total = self._totals[bisect_left(self._keys, (beat, 0.5))]
+        return int(round(total))
+
+
+def _v4_unsupported(diff: Difficulty) -> list[str]:
+    found = []
+    if diff.fake_notes or diff.fake_bombs or diff.fake_obstacles or diff.fake_chains:
+        found.append("Noodle fake objects")
+    if any(o.uninteractable for o in (*diff.notes, *diff.bombs, *diff.obstacles)):
+        found.append("uninteractable objects")
+    if any(e.color is not None or e.light_id is not None for e in diff.events):
+        found.append("Chroma event data")
+    return found
+
+
+def _v4_beatmap(diff: Difficulty) -> dict[str, Any]:
+    where = diff.key
+    lanes = _Lanes(diff.rotations)
+    notes_data, bombs_data, walls_data, arcs_data, chains_data, rot_data = (_Pool() for _ in range(6))
+
+    def note_data(x, y, c, d, a=0) -> int:
+        return notes_data.add(
+            {"x": integer(x), "y": integer(y), "c": integer(c), "d": integer(d), "a": integer(a)}
+        )
+
+    def note(n) -> dict[str, Any]:
+        b = num(n.beat)
+        return {"b": b, "r": lanes.at(b), "i": note_data(n.x, n.y, n.color, n.direction, n.angle)}
+
+    def bomb(o) -> dict[str, Any]:
+        b = num(o.beat)
+        return {"b": b, "r": lanes.at(b), "i": bombs_data.add({"x": integer(o.x), "y": integer(o.y)})}
+
+    def wall(o) -> dict[str, Any]:
+        data = {"d": num(o.duration), "x": integer(o.x), "y": integer(o.y), "w": integer(o.width)}
+        data["h"] = integer(o.height)
+        b = num(o.beat)
+        return {"b": b, "r": lanes.at(b), "i": walls_data.add(data)}
+
+    def arc(a) -> dict[str, Any]:
+        hb, tb = num(a.beat), num(a.tail_beat)
+        return {
+            "hb": hb,
+            "tb": tb,
+            "hr": lanes.at(hb),
+            "tr": lanes.at(tb),
+            "hi": note_data(a.x, a.y, a.color, a.direction),
+            "ti": note_data(a.tail_x, a.tail_y, a.color, a.tail_direction),
+            "ai": arcs_data.add(
+                {"m": num(a.head_multiplier), "tm": num(a.tail_multiplier), "a": integer(a.mid_anchor)}
+            ),
+        }
+
+    def chain(c) -> dict[str, Any]:
+        hb, tb = num(c.beat), num(c.tail_beat)
+        data = {"tx": integer(c.tail_x), "ty": integer(c.tail_y), "c": integer(c.slices), "s": num(c.squish)}
+        return {
+            "hb": hb,
+            "tb": tb,
+            "hr": lanes.at(hb),
+            "tr": lanes.at(tb),
+            "i": note_data(c.x, c.y, c.color, c.direction),
+            "ci": chains_data.add(data),
+        }
+
+    def rotation(r) -> dict[str, Any]:
+        # The wiki names the execution time `t` (bsmap's schema says `e`; it accepts either).
+        return {"b": num(r.beat), "i": rot_data.add({"t": 0 if r.early else 1, "r": num(r.rotation)})}
+
+    out = {
+        "version": V4_VERSION,
+        "colorNotes": convert_all(f"{where} colorNotes", diff.notes, note),
+        "bombNotes": convert_all(f"{where} bombNotes", diff.bombs, bomb),
+        "obstacles": convert_all(f"{where} obstacles", diff.obstacles, wall),
+        "chains": convert_all(f"{where} chains", diff.chains, chain),
+        "arcs": convert_all(f"{where} arcs", diff.arcs, arc),
+        "spawnRotations": convert_all(f"{where} spawnRotations", diff.rotations, rotation),
+    }
+    out.update(
+        colorNotesData=notes_data.items,
+        bombNotesData=bombs_data.items,
+        obstaclesData=walls_data.items,
+        chainsData=chains_data.items,
+        arcsData=arcs_data.items,
+        spawnRotationsData=rot_data.items,
+    )
+    return out
+
+
+def _v4_lightshow(diff: Difficulty) -> dict[str, Any]:
+    where = diff.key
+    events_data, boosts_data = _Pool(), _Pool()
+
+    def event(e) -> dict[str, Any]:
+        data = {"t": integer(e.type), "i": integer(e.value), "f": num(e.float_value)}
+        return {"b": num(e.beat), "i": events_data.add(data)}
+
+    def boost(e) -> dict[str, Any]:
+        return {"b": num(e.beat), "i": boosts_data.add({"b": 1 if e.on else 0})}
+
+    basic = convert_all(f"{where} basicEvents", diff.events, event)
+    boosts = convert_all(f"{where} colorBoostEvents", diff.boosts, boost)
+    # Light event box groups are left out: v4 keeps them deduplicated across six arrays, which we
+    # do not generate; a v4 map written here lights with basic events only.
+    empty = ("eventBoxGroups", "indexFilters", "lightColorEventBoxes", "lightColorEvents")
+    empty += ("lightRotationEventBoxes", "lightRotationEvents", "lightTranslationEventBoxes")
+    empty += ("lightTranslationEvents", "fxEventBoxes", "floatFxEvents")
+    out: dict[str, Any] = {"version": V4_VERSION, "waypoints": [], "waypointsData": []}
+    out.update(basicEvents=basic, basicEventsData=events_data.items)
+    out.update(colorBoostEvents=boosts, colorBoostEventsData=boosts_data.items)
+    out.update({key: [] for key in empty})
+    out["basicEventTypesWithKeywords"] = {"d": []}
+    out["useNormalEventsAsCompatibleEvents"] = bool(diff.use_normal_events_as_compatible)
+    return out
+
+
+def _shared_timing(beatmap: BeatMap) -> Timing:
+    """The one timing a v4 map can have (AudioData is per song): every difficulty must agree."""
+    timings = [(d, beatmap.timing(d)) for d in beatmap.difficulties] or [(None, beatmap.timing(None))]
+    first_diff, first = timings[0]
+    for diff, timing in timings[1:]:
+        a, b = first.segments, timing.segments
+        same = len(a) == len(b) and all(
+            math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-9)
+            for sa, sb in zip(a, b, strict=True)
+            for x, y in zip(sa, sb)
+        )
+        if not same:
+            raise UnsupportedVersionError(
+                f"v4 keeps one BPM map per song, but {first_diff.key} and {diff.key} have different BPM changes"
+            )
+    return first
+
+
+def _bpm_regions(beatmap: BeatMap, timing: Timing, frequency: int) -> tuple[list[BpmRegion], int]:
+    """AudioData regions reproducing `timing`, and the song's sample count.
+
+    Regions the map already had are kept verbatim when they are what the timing comes from.
+    Otherwise each tempo segment becomes a region whose ends are rounded to whole samples, so
+    times agree to within half a sample (11 us at 44.1 kHz).
+    """
+    from_regions = bool(beatmap.bpm_regions and beatmap.song_frequency) and not any(
+        d.bpm_changes for d in beatmap.difficulties
+    )
+    segments = timing.segments
+    end_beat = max([d.last_object_beat() for d in beatmap.difficulties] + [s[0] for s in segments]) + 4.0
+    end_beat = max([end_beat] + [e.beat + 1.0 for d in beatmap.difficulties for e in d.events])
+    count = beatmap.song_sample_count or math.ceil(timing.to_seconds(end_beat) * frequency) + 1
+    if from_regions:
+        return list(beatmap.bpm_regions), max(count, max(r.end_sample for r in beatmap.bpm_regions) + 1)
+    starts = [round(second * frequency) for _, second, _ in segments]
+    last = max(count - 1, starts[-1] + frequency)  # the last region runs to the end of the audio
+    ends = starts[1:] + [last]
+    regions = []
+    for i, (beat, _, _) in enumerate(segments):
+        end_beat_i = segments[i + 1][0] if i + 1 < len(segments) else timing.to_beats(ends[i] / frequency)
+        if ends[i] > starts[i] and end_beat_i > beat:
+            regions.append(BpmRegion(starts[i], ends[i], beat, end_beat_i))
+    return regions, max(count, last + 1)
+
+
+def beatmap_to_v4(beatmap: BeatMap, *, lossy: bool = False) -> dict[str, dict[str, Any]]:
+    """The whole map in v4: file name -> JSON-ready dict.
+
+    Info.dat (4.0.1), AudioData.dat (BPM regions from the shared timing), and per difficulty
+    `ExpertPlusStandard.beatmap.dat` (4.0.0) plus `ExpertPlusStandard.lightshow.dat` holding its
+    basic and boost events. Lane rotations are written both as `spawnRotations` and as each
+    object's lane `r`.
+    """
+    for diff in beatmap.difficulties:
+        found = _v4_unsupported(diff)
+        if found and not lossy:
+            raise UnsupportedVersionError(
+                f"{diff.key}: v4 files cannot hold {', '.join(found)}; write v3, or pass lossy=True"
+            )
+    frequency = int(beatmap.song_frequency or DEFAULT_FREQUENCY)
+    timing = _shared_timing(beatmap)
+    regions, sample_count = _bpm_regions(beatmap, timing, frequency)
+    files: dict[str, dict[str, Any]] = {}
+    envs = environment_list(beatmap)
+    entries = []
+    for diff in beatmap.difficulties:
+        beatmap_name = difficulty_filename(diff, ".beatmap.dat")
+        lightshow_name = difficulty_filename(diff, ".lightshow.dat")
+        files[beatmap_name] = _v4_beatmap(diff)
+        files[lightshow_name] = _v4_lightshow(diff)
+        entry: dict[str, Any] = {
+            "characteristic": diff.characteristic,
+            "difficulty": diff.name,
+            "beatmapAuthors": {"mappers": [beatmap.mapper] if beatmap.mapper else [], "lighters": []},
+            "environmentNameIdx": environment_index(envs, beatmap, diff),
+            "beatmapColorSchemeIdx": -1,
+            "noteJumpMovementSpeed": num(diff.njs),
+            "noteJumpStartBeatOffset": num(diff.njs_offset),
+            "lightshowDataFilename": lightshow_name,
+            "beatmapDataFilename": beatmap_name,
+        }
+        custom = {}
+        if diff.label:
+            custom["difficultyLabel"] = diff.label
+        if diff.requirements:
+            custom["requirements"] = list(diff.requirements)
+        if diff.suggestions:
+            custom["suggestions"] = list(diff.suggestions)
+        if custom:
+            entry["customData"] = custom
+        entries.append(entry)
+    files[AUDIO_DATA_FILENAME] = {
+        "version": V4_VERSION,
+        "songChecksum": "",
+        "songSampleCount": int(sample_count),
+        "songFrequency": frequency,
+        "bpmData": [
+            {
+                "si": int(r.start_sample),
+                "ei": int(r.end_sample),
+                "sb": num(r.start_beat),
+                "eb": num(r.end_beat),
+            }
+            for r in regions
+        ],
+        "lufsData": [],
+    }
+    files["Info.dat"] = {
+        "version": V4_INFO_VERSION,
+        "song": {
+            "title": str(beatmap.title),
+            "subTitle": str(beatmap.subtitle),
+            "author": str(beatmap.artist),
+        },
+        "audio": {
+            "songFilename": beatmap.audio_filename,
+            "songDuration": sample_count / frequency,
+            "audioDataFilename": AUDIO_DATA_FILENAME,
+            "bpm": num(beatmap.bpm),
+            "lufs": 0.0,
+            "previewStartTime": num(beatmap.preview_start),
+            "previewDuration": num(beatmap.preview_duration),
+        },
+        "songPreviewFilename": beatmap.audio_filename,
+        "coverImageFilename": beatmap.cover_filename,
+        "environmentNames": envs,
+        "colorSchemes": [],
+        "difficultyBeatmaps": entries,
+    }
+    return files
