@@ -1,0 +1,157 @@
+"""The raw map folder as data: which zips exist, their content hashes, and hash shards.
+
+A zip belongs to one of N fixed shards chosen by a stable hash of its FILE NAME, so a zip
+whose bytes change stays in its shard (only that shard goes stale). A shard's fingerprint
+hashes the (name, size, sha256) of its zips and the sha256 of their sidecars; sha256 is
+cached by (name, size, mtime_ns) so observing 15,000 unchanged zips reads no zip bytes.
+
+    entries = scan_raw(home / "raw", cache_path)
+    fingerprints = shard_fingerprints(entries, shard_count=16)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_SHARDS = 64
+SIDECAR_MAX_BYTES = 4 * 1024 * 1024  # a BeatSaver record is a few KiB; bigger is not a record
+SHA_CACHE_VERSION = 1
+_HASH_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ZipEntry:
+    """One `*.zip` in raw/ as found on disk."""
+
+    name: str  # file name inside raw/ (no folder)
+    size: int  # bytes
+    mtime_ns: int
+    sha256: str  # hex digest of the bytes; "" when `problem` is set
+    sidecar_sha256: str  # hex digest of `<stem>.json`, "" when there is none (or it is too big)
+    problem: str = (
+        ""  # why the file cannot be read as a zip at all ("" when fine): not_regular_file, unreadable
+    )
+
+    @property
+    def stem(self) -> str:
+        return self.name[:-4]
+
+
+def shard_keys(shard_count: int) -> list[str]:
+    """Partition keys "00".."NN" for `shard_count` shards."""
+    if not 1 <= shard_count <= MAX_SHARDS:
+        raise ValueError(f"shard count must be 1..{MAX_SHARDS}, got {shard_count}")
+    return [f"{i:02d}" for i in range(shard_count)]
+
+
+def shard_of(name: str, shard_count: int) -> str:
+    """The shard key of a zip file name: the first 8 bytes of sha1(name) modulo the shard count."""
+    digest = hashlib.sha1(name.encode("utf-8", "surrogateescape")).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % shard_count:02d}"
+
+
+def list_zip_names(raw_dir: Path) -> list[str]:
+    """Names of `*.zip` entries (any case of the suffix) directly inside raw/, sorted; [] if it is absent."""
+    if not raw_dir.is_dir():
+        return []
+    return sorted(e.name for e in os.scandir(raw_dir) if e.name.lower().endswith(".zip"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sidecar_path(raw_dir: Path, zip_name: str) -> Path:
+    return raw_dir / (zip_name[:-4] + ".json")
+
+
+def _sidecar_sha(raw_dir: Path, zip_name: str) -> str:
+    path = sidecar_path(raw_dir, zip_name)
+    try:
+        st = os.stat(path, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > SIDECAR_MAX_BYTES:
+            return ""
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def _load_sha_cache(cache_path: Path | None) -> dict[str, list]:
+    if cache_path is None:
+        return {}
+    try:
+        data = json.loads(cache_path.read_text("utf-8"))
+        if data.get("version") == SHA_CACHE_VERSION and isinstance(data.get("entries"), dict):
+            return data["entries"]
+    except (OSError, ValueError, AttributeError):
+        pass  # a missing or damaged cache only costs re-hashing
+    return {}
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all (temp file in the same folder, then os.replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def scan_raw(raw_dir: Path, cache_path: Path | None = None) -> list[ZipEntry]:
+    """Every `*.zip` in raw/ with its sha256, re-hashing only files whose (size, mtime_ns) changed.
+
+    Symlinks and non-regular files are listed with `problem="not_regular_file"` (never followed:
+    a link to /dev/zero must not hang the scan); they end in the blacklist, not silently dropped.
+    """
+    cache = _load_sha_cache(cache_path)
+    entries: list[ZipEntry] = []
+    new_cache: dict[str, list] = {}
+    for name in list_zip_names(raw_dir):
+        path = raw_dir / name
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            continue  # vanished between listing and stat: it is simply not there any more
+        side = _sidecar_sha(raw_dir, name)
+        if not stat.S_ISREG(st.st_mode):
+            entries.append(ZipEntry(name, 0, 0, "", side, problem="not_regular_file"))
+            continue
+        cached = cache.get(name)
+        if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns:
+            sha = cached[2]
+        else:
+            try:
+                sha = sha256_file(path)
+            except OSError:
+                entries.append(ZipEntry(name, st.st_size, st.st_mtime_ns, "", side, problem="unreadable"))
+                continue
+        new_cache[name] = [st.st_size, st.st_mtime_ns, sha]
+        entries.append(ZipEntry(name, st.st_size, st.st_mtime_ns, sha, side))
+    if cache_path is not None and new_cache != cache:
+        payload = {"version": SHA_CACHE_VERSION, "entries": new_cache}
+        write_atomic(cache_path, json.dumps(payload, sort_keys=True).encode())
+    return entries
+
+
+def shard_fingerprints(entries: list[ZipEntry], shard_count: int) -> dict[str, str]:
+    """Shard key -> sha256 over its zips' (name, size, sha256, sidecar sha256, problem); every shard present."""
+    lines: dict[str, list[str]] = {k: [] for k in shard_keys(shard_count)}
+    for e in entries:
+        lines[shard_of(e.name, shard_count)].append(
+            f"{e.name}\t{e.size}\t{e.sha256}\t{e.sidecar_sha256}\t{e.problem}"
+        )
+    return {k: hashlib.sha256("\n".join(sorted(v)).encode()).hexdigest()[:24] for k, v in lines.items()}
