@@ -4,14 +4,13 @@ v4 keeps every event box group in one `eventBoxGroups` array, typed by `t`
 (1 colour, 2 rotation, 3 translation, 4 float FX), and its boxes point by index into shared
 arrays: `indexFilters`, `lightColorEventBoxes`, `lightColorEvents`, ... The model holds box
 groups in their v3 JSON form (the form our v3 writer emits), so each group is rebuilt here
-with the index filter, box fields and events inlined and the fields renamed:
+with the index filter, box fields and events inlined, and some fields renamed:
 
-| v4 box field     | v3 box field | v4 event field       | v3 event field                  |
-|------------------|--------------|----------------------|---------------------------------|
-| colour `s`       | `r`          | colour `b`           | `s` (brightness)                |
-| easing `e`       | `i`          | colour `p`, `e`      | `i` (transition, table below)   |
-| rotation/translation `f` | `r` (invert axis) | rotation `d` | `o` (direction)             |
-| FX `l` entries   | `l` = indices into `_fxEventsCollection._fl` | FX `e` | `i` (easing) |
+- every box: easing `e` -> `i`; colour boxes: brightness distribution `s` -> `r`;
+  rotation/translation boxes: invert axis `f` -> `r`;
+- colour events: brightness `b` -> `s`, transition `p` + easing `e` -> `i` (below);
+  rotation events: direction `d` -> `o`; FX events: easing `e` -> `i`;
+- FX boxes list indices into `_fxEventsCollection._fl`, whose entries carry the beat offsets.
 
 v3 colour events have no easing: v4 `p=1` -> extend (2), easing -1 -> instant (0), any other
 easing -> transition (1), which the game plays as linear; the count of events whose easing
@@ -91,9 +90,8 @@ def parse_lightshow_v4(data: dict[str, Any], diff: Difficulty, filename: str) ->
             diff.boosts.append(BoostEvent(beat=beat, on=value == 1))
             continue
         if kind in LEGACY_TYPES:
-            legacy[f"type {kind} ({LEGACY_TYPES[kind]})"] = (
-                legacy.get(f"type {kind} ({LEGACY_TYPES[kind]})", 0) + 1
-            )
+            what = f"type {kind} ({LEGACY_TYPES[kind]})"
+            legacy[what] = legacy.get(what, 0) + 1
             continue
         custom = custom_data(ev.obj)
         diff.events.append(
