@@ -42,8 +42,12 @@ swing sees every bomb before it.
 
 Deviations from MapCheck, all small and deliberate: the first swing's parity uses its resolved
 direction (MapCheck reads the notes at the first instant only, and its start-state bomb test has an
-operator-precedence slip that accepts any column); the last swing sees the same bomb window as every
-other; uninteractable notes make no swing.
+operator-precedence slip that accepts any column); bombs before a hand's first swing are not applied
+again to its second (MapCheck's driver does); the last swing sees the same bomb window as every
+other; a note on top of a simultaneous note of its colour is cut by the same swing (MapCheck starts
+a new swing, so a duplicated note becomes an error); uninteractable notes make no swing.
+Measured against bsmap 2.2.9's own `Parity` and swing `next` driven by MapCheck's loop on the
+fixture maps: 1117 of its 1126 errors found at the same swing, 6 of ours it does not report.
 """
 
 from __future__ import annotations
