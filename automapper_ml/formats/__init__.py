@@ -23,6 +23,11 @@ from automapper_ml.formats.model import (
     RotationEvent,
     Timing,
 )
+from automapper_ml.formats.reader import check_objects_within, load_map, read_map
+from automapper_ml.formats.safezip import ZipLimits
+from automapper_ml.formats.source import MapSource, open_map_source
+from automapper_ml.formats.summary import summarize
+from automapper_ml.formats.writer import write_map
 
 __all__ = [
     "Arc",
@@ -41,7 +46,15 @@ __all__ = [
     "MissingFileError",
     "Obstacle",
     "RotationEvent",
+    "MapSource",
     "Timing",
+    "ZipLimits",
+    "check_objects_within",
+    "load_map",
+    "open_map_source",
+    "read_map",
+    "summarize",
+    "write_map",
     "UnsafeZipError",
     "UnsupportedVersionError",
 ]
