@@ -13,6 +13,8 @@ from automapper_ml.formats.jsonvalues import ObjectReader, custom_data, get_arra
 from automapper_ml.formats.model import DIFFICULTY_RANKS, BeatMap, BpmRegion, Difficulty
 
 MAX_BPM = 1e6  # above this a "BPM" is an editor trick (hyperclocked uses 10000), not a tempo
+# Hand-edited Info.dat files sometimes use the display name or another case.
+_DIFFICULTY_ALIASES = {n.casefold(): n for n in DIFFICULTY_RANKS} | {"expert+": "ExpertPlus"}
 
 
 def parse_info_v2(data: dict[str, Any], filename: str = "Info.dat") -> BeatMap:
@@ -58,6 +60,7 @@ def parse_info_v2(data: dict[str, Any], filename: str = "Info.dat") -> BeatMap:
 
 def _difficulty_stub(r: ObjectReader, characteristic: str) -> Difficulty:
     name = r.text("_difficulty")
+    name = _DIFFICULTY_ALIASES.get(name.casefold(), name)
     cd = custom_data(r.obj, "_customData")
     label = cd.get("_difficultyLabel")
     return Difficulty(

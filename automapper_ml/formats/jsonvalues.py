@@ -18,8 +18,9 @@ from automapper_ml.formats.errors import InvalidValueError, MapFormatError
 # Beats and durations past these are never music: 1e5 beats is over 8 hours at 200 BPM.
 MAX_ABS_BEAT = 1e5
 MAX_DURATION = 1e5
-# Integers (positions, directions, types, Mapping Extensions encodings) stay inside int32.
-MAX_ABS_INT = 1e9
+# Integers (positions, directions, types, Mapping Extensions encodings) stay inside int32; the
+# limit is int32 itself because legacy Chroma encodes RGB as event values 2_000_000_000 + rgb.
+MAX_ABS_INT = 2**31 - 1
 # Any other float (brightness, BPM, multipliers): only infinity-like values are absurd.
 MAX_ABS_FLOAT = 1e9
 

@@ -41,6 +41,8 @@ EVENT_BPM = 100
 LEGACY_ROTATIONS = (-60.0, -45.0, -30.0, -15.0, 15.0, 30.0, 45.0, 60.0)
 # Mapping Extensions precise rotations: value 1000..1720 means (value - 1360) degrees.
 ME_ROTATION_BASE = 1360
+# Pre-2.0 Chroma: an event value of 2_000_000_000 + 0xRRGGBB sets the colour of that light group.
+LEGACY_CHROMA_RGB = 2_000_000_000
 
 
 def is_v2(data: dict[str, Any]) -> bool:
@@ -177,6 +179,11 @@ def _events(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
             )
     if odd_rotations:
         diff.unconverted.append(f"{filename}: {odd_rotations} rotation events with unknown values skipped")
+    legacy_rgb = sum(e.value >= LEGACY_CHROMA_RGB for e in diff.events)
+    if legacy_rgb:
+        diff.unconverted.append(
+            f"{filename}: {legacy_rgb} legacy Chroma RGB events (_value >= 2e9) kept as raw values"
+        )
 
 
 def _bpm_changes(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
