@@ -72,7 +72,6 @@ MIN_SLICES, MAX_SLICES = 2, 16
 MAX_WALL_WIDTH, MAX_WALL_HEIGHT = 4, 5
 N_CELLS = GRID_COLUMNS * GRID_ROWS
 N_DIRECTIONS = 9
-EXACT_TOLERANCE = 1e-3  # `roundtrip` calls an object exact when every float moved less than this
 
 
 def _build_vocab() -> tuple[str, ...]:
@@ -340,6 +339,24 @@ def quantize_notes(difficulty: Difficulty) -> QuantizedNotes:
     q.lost["arcs"] += [(r[-1], "nested inside another arc of its colour") for r in nested]
     q.arcs = [r[:-1] for r in kept]
     return q
+
+
+def quantize_object(obj: object) -> tuple[object | None, str | None]:
+    """One object as the tokenizers carry it, or (None, reason). Arcs are not checked for
+    nesting here (that needs the whole difficulty: see `quantize_notes`)."""
+    from automapper_ml.tokenizer_lights import quantize_light_object
+
+    for cls, fn, build in (
+        (ColorNote, _q_note, lambda r: _note_obj(r, r[0] / TICKS_PER_BEAT)),
+        (BombNote, _q_bomb, lambda r: BombNote(r[0] / TICKS_PER_BEAT, r[1], r[2])),
+        (Obstacle, _q_wall, lambda r: _wall_obj(r, r[0] / TICKS_PER_BEAT)),
+        (Arc, _q_arc, lambda r: _arc_obj(r, r[0] / TICKS_PER_BEAT, r[7] / TICKS_PER_BEAT)),
+        (Chain, _q_chain, lambda r: _chain_obj(r, r[0] / TICKS_PER_BEAT)),
+    ):
+        if isinstance(obj, cls):
+            rec, why = fn(obj)  # type: ignore[operator]
+            return (build(rec), None) if rec is not None else (None, why)
+    return quantize_light_object(obj)
 
 
 @dataclass(slots=True)

@@ -35,6 +35,34 @@ import numpy as np
 
 from automapper_ml.formats.model import BeatMap, BoostEvent, Difficulty, LightEvent
 
+__all__ = [
+    "BRIGHTNESS_VALUES",
+    "DEFAULT_LIGHT_STEP",
+    "LIGHT_BOS",
+    "LIGHT_EOS",
+    "LIGHT_PAD",
+    "LIGHT_TICKS_PER_BEAT",
+    "LIGHT_TYPES",
+    "LIGHT_VOCAB",
+    "LIGHT_VOCAB_SIZE",
+    "MAX_LIGHT_STEP_TICKS",
+    "MAX_LIGHT_VALUE",
+    "PALETTE",
+    "DecodedLights",
+    "LightGrammar",
+    "LightGroup",
+    "LightState",
+    "QuantizedLights",
+    "decode_lights",
+    "encode_lights",
+    "flatten_lights",
+    "light_token_names",
+    "palette_index",
+    "quantize_light_object",
+    "quantize_lights",
+    "step_ticks",
+]
+
 LIGHT_TICKS_PER_BEAT = 48
 MAX_LIGHT_STEP_TICKS = 96  # a step may be up to 2 beats
 DEFAULT_LIGHT_STEP = 0.5
@@ -148,6 +176,17 @@ def _q_event(e: LightEvent) -> tuple[tuple | None, str | None]:
     color = palette_index(e.color) if e.color is not None else -1
     value = min(MAX_LIGHT_VALUE, max(0, int(e.value)))
     return (tick, _TYPE_INDEX[e.type], value, _nearest(BRIGHTNESS_VALUES, f), color), None
+
+
+def quantize_light_object(obj: object) -> tuple[object | None, str | None]:
+    """A LightEvent or BoostEvent as the lighting tokens carry it, or (None, reason)."""
+    if isinstance(obj, LightEvent):
+        rec, why = _q_event(obj)
+        return (_event_obj(rec, rec[0]), None) if rec is not None else (None, why)
+    if isinstance(obj, BoostEvent):
+        tick, why = _tick_or_reason(obj.beat)
+        return (BoostEvent(tick / LIGHT_TICKS_PER_BEAT, bool(obj.on)), None) if why is None else (None, why)
+    return None, f"{type(obj).__name__} is not tokenized"
 
 
 @dataclass(slots=True)
