@@ -46,6 +46,7 @@ CATALOG_COLUMNS = (
     "uploaded",
     "name",
     "download_url",
+    "quota",
     "record_json",
 )
 
@@ -111,11 +112,19 @@ def catalog_row(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_catalog(records: Iterable[Mapping[str, Any]], path: Path) -> int:
-    """Write the catalogue parquet atomically; returns the row count."""
+def write_catalog(
+    records: Iterable[Mapping[str, Any]], path: Path, quotas: Mapping[str, int] | None = None
+) -> int:
+    """Write the catalogue parquet atomically; returns the row count.
+
+    `quota` holds the quota of the row's category (null without quotas), so the download
+    step applies the same quotas the catalogue was built for."""
     import polars as pl
 
+    quotas = dict(quotas or {})
     rows = [catalog_row(r) for r in records]
+    for row in rows:
+        row["quota"] = quotas.get(row["category"])
     schema = {
         "id": pl.String,
         "hash": pl.String,
@@ -130,6 +139,7 @@ def write_catalog(records: Iterable[Mapping[str, Any]], path: Path) -> int:
         "uploaded": pl.String,
         "name": pl.String,
         "download_url": pl.String,
+        "quota": pl.Int64,
         "record_json": pl.String,
     }
     frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
@@ -145,9 +155,10 @@ def write_catalog(records: Iterable[Mapping[str, Any]], path: Path) -> int:
     return len(rows)
 
 
-def read_catalog(path: Path) -> list[dict]:
-    """The records a catalogue holds, in its order (parsed back from `record_json`)."""
+def read_catalog(path: Path) -> tuple[list[dict], dict[str, int]]:
+    """The records a catalogue holds, in its order (parsed back from `record_json`), and its quotas."""
     import polars as pl
 
-    frame = pl.read_parquet(path, columns=["record_json"])
-    return [json.loads(text) for text in frame["record_json"].to_list()]
+    frame = pl.read_parquet(path, columns=["category", "quota", "record_json"])
+    quotas = {c: int(q) for c, q in zip(frame["category"], frame["quota"], strict=True) if q is not None}
+    return [json.loads(text) for text in frame["record_json"].to_list()], quotas
