@@ -361,3 +361,21 @@ def test_fuzzed_inputs_raise_only_map_errors(tmp_path_factory, seed: int, target
         assert str(err) and "\n" not in str(err)
     else:
         assert isinstance(beatmap, BeatMap)
+
+
+def test_legacy_chroma_values_and_name_aliases(tmp_path: Path) -> None:
+    info = copy.deepcopy(INFO)
+    info["_difficultyBeatmapSets"][0]["_difficultyBeatmaps"][0]["_difficulty"] = "Expert+"
+    diff = {"_version": "2.0.0", "_notes": [], "_events": [{"_time": 1, "_type": 1, "_value": 2_016_777_215}]}
+    d = load_map(_write_map(tmp_path, info=info, diffs={"Expert.dat": diff})).difficulties[0]
+    assert d.name == "ExpertPlus"
+    assert d.events[0].value == 2_016_777_215
+    assert any("legacy Chroma" in line for line in d.unconverted)
+
+
+def test_v4_reader_absent_is_unsupported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "automapper_ml.formats.v4", None)  # import now raises ImportError
+    info = {"version": "4.0.0", "song": {"title": "x"}, "audio": {"bpm": 120}, "difficultyBeatmaps": []}
+    assert _error(_write_map(tmp_path, info=info), UnsupportedVersionError).code == "unsupported_version"
