@@ -4,21 +4,33 @@ automapper exports v3 (writer_v3); these two exist so the demo corpus can be wri
 of versions real map folders have, and so the readers are tested on files we made. Both are
 pure functions over the model and must read back (through the readers) to the same objects.
 
-What each format cannot hold raises `UnsupportedVersionError` naming it, unless `lossy=True`
-drops it: v2 has no chains and no note angle offsets; v4 has no Chroma or Noodle data (the
-mods read v2/v3 only). Light event box groups are never written by either (v2 has none; v4
-stores them in a different, deduplicated layout that we do not generate).
+v2 cannot hold chains or note angle offsets: `difficulty_to_v2` raises
+`UnsupportedVersionError` naming them, unless `lossy=True` drops them. Light event box groups
+are written by neither: v2 has none, and v4 stores them in a deduplicated layout of its own
+that we do not generate (a v4 map written here lights with basic events only). Chroma and
+Noodle data go where our v4 reader looks for them (Heck publishes no v4 layout).
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import math
-from bisect import bisect_left
 from typing import Any
 
 from automapper_ml.formats.errors import UnsupportedVersionError
-from automapper_ml.formats.model import BeatMap, BpmRegion, Difficulty, RotationEvent, Timing
+from automapper_ml.formats.model import (
+    Arc,
+    BeatMap,
+    BombNote,
+    BpmRegion,
+    Chain,
+    ColorNote,
+    Difficulty,
+    Obstacle,
+    RotationEvent,
+    Timing,
+)
 from automapper_ml.formats.writer_v3 import (
     chroma_custom_data,
     convert_all,
@@ -26,6 +38,7 @@ from automapper_ml.formats.writer_v3 import (
     environment_index,
     environment_list,
     integer,
+    noodle_fakes_v3,
     num,
     timing_bpm_changes,
 )
@@ -209,48 +222,27 @@ class _Pool:
 
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
-        self._index: dict[tuple, int] = {}
+        self._index: dict[str, int] = {}
 
     def add(self, item: dict[str, Any]) -> int:
-        key = tuple(sorted(item.items()))
+        key = json.dumps(item, sort_keys=True)
         if key not in self._index:
             self._index[key] = len(self.items)
             self.items.append(item)
         return self._index[key]
 
 
-class _Lanes:
-    """Each object's rotation lane `r`: the sum of the lane rotations that apply at its beat.
-
-    An early (type 14 / e=0) rotation applies to objects on its own beat, a late one only after it.
-    """
-
-    def __init__(self, rotations: list[RotationEvent]) -> None:
-        events = sorted(((num(r.beat), 0 if r.early else 1), num(r.rotation)) for r in rotations)
-        self._keys = [k for k, _ in events]
-        self._totals = [0.0]
-        for _, degrees in events:
-            self._totals.append(self._totals[-1] + degrees)
-
-    def at(self, beat: float) -> int:
-        total = self._totals[bisect_left(self._keys, (beat, 0.5))]
-        return int(round(total))
-
-
-def _v4_unsupported(diff: Difficulty) -> list[str]:
-    found = []
-    if diff.fake_notes or diff.fake_bombs or diff.fake_obstacles or diff.fake_chains:
-        found.append("Noodle fake objects")
-    if any(o.uninteractable for o in (*diff.notes, *diff.bombs, *diff.obstacles)):
-        found.append("uninteractable objects")
-    if any(e.color is not None or e.light_id is not None for e in diff.events):
-        found.append("Chroma event data")
-    return found
+def _lane(beat: float, uninteractable: bool = False) -> dict[str, Any]:
+    # Lane rotations are written as `spawnRotations` (4.0.0), so every object's own lane `r` is 0;
+    # Noodle's `uninteractable` sits on the object, keeping the shared data entries plain.
+    obj: dict[str, Any] = {"b": beat, "r": 0}
+    if uninteractable:
+        obj["customData"] = {"uninteractable": True}
+    return obj
 
 
 def _v4_beatmap(diff: Difficulty) -> dict[str, Any]:
     where = diff.key
-    lanes = _Lanes(diff.rotations)
     notes_data, bombs_data, walls_data, arcs_data, chains_data, rot_data = (_Pool() for _ in range(6))
 
     def note_data(x, y, c, d, a=0) -> int:
@@ -258,27 +250,29 @@ def _v4_beatmap(diff: Difficulty) -> dict[str, Any]:
             {"x": integer(x), "y": integer(y), "c": integer(c), "d": integer(d), "a": integer(a)}
         )
 
-    def note(n) -> dict[str, Any]:
-        b = num(n.beat)
-        return {"b": b, "r": lanes.at(b), "i": note_data(n.x, n.y, n.color, n.direction, n.angle)}
+    def note(n: ColorNote) -> dict[str, Any]:
+        obj = _lane(num(n.beat), n.uninteractable)
+        obj["i"] = note_data(n.x, n.y, n.color, n.direction, n.angle)
+        return obj
 
-    def bomb(o) -> dict[str, Any]:
-        b = num(o.beat)
-        return {"b": b, "r": lanes.at(b), "i": bombs_data.add({"x": integer(o.x), "y": integer(o.y)})}
+    def bomb(o: BombNote) -> dict[str, Any]:
+        obj = _lane(num(o.beat), o.uninteractable)
+        obj["i"] = bombs_data.add({"x": integer(o.x), "y": integer(o.y)})
+        return obj
 
-    def wall(o) -> dict[str, Any]:
+    def wall(o: Obstacle) -> dict[str, Any]:
         data = {"d": num(o.duration), "x": integer(o.x), "y": integer(o.y), "w": integer(o.width)}
         data["h"] = integer(o.height)
-        b = num(o.beat)
-        return {"b": b, "r": lanes.at(b), "i": walls_data.add(data)}
+        obj = _lane(num(o.beat), o.uninteractable)
+        obj["i"] = walls_data.add(data)
+        return obj
 
-    def arc(a) -> dict[str, Any]:
-        hb, tb = num(a.beat), num(a.tail_beat)
+    def arc(a: Arc) -> dict[str, Any]:
         return {
-            "hb": hb,
-            "tb": tb,
-            "hr": lanes.at(hb),
-            "tr": lanes.at(tb),
+            "hb": num(a.beat),
+            "tb": num(a.tail_beat),
+            "hr": 0,
+            "tr": 0,
             "hi": note_data(a.x, a.y, a.color, a.direction),
             "ti": note_data(a.tail_x, a.tail_y, a.color, a.tail_direction),
             "ai": arcs_data.add(
@@ -286,23 +280,22 @@ def _v4_beatmap(diff: Difficulty) -> dict[str, Any]:
             ),
         }
 
-    def chain(c) -> dict[str, Any]:
-        hb, tb = num(c.beat), num(c.tail_beat)
+    def chain(c: Chain) -> dict[str, Any]:
         data = {"tx": integer(c.tail_x), "ty": integer(c.tail_y), "c": integer(c.slices), "s": num(c.squish)}
         return {
-            "hb": hb,
-            "tb": tb,
-            "hr": lanes.at(hb),
-            "tr": lanes.at(tb),
+            "hb": num(c.beat),
+            "tb": num(c.tail_beat),
+            "hr": 0,
+            "tr": 0,
             "i": note_data(c.x, c.y, c.color, c.direction),
             "ci": chains_data.add(data),
         }
 
-    def rotation(r) -> dict[str, Any]:
-        # The wiki names the execution time `t` (bsmap's schema says `e`; it accepts either).
+    def rotation(r: RotationEvent) -> dict[str, Any]:
+        # The wiki names the execution time `t` (bsmap's schema says `e` but accepts either).
         return {"b": num(r.beat), "i": rot_data.add({"t": 0 if r.early else 1, "r": num(r.rotation)})}
 
-    out = {
+    out: dict[str, Any] = {
         "version": V4_VERSION,
         "colorNotes": convert_all(f"{where} colorNotes", diff.notes, note),
         "bombNotes": convert_all(f"{where} bombNotes", diff.bombs, bomb),
@@ -319,6 +312,10 @@ def _v4_beatmap(diff: Difficulty) -> dict[str, Any]:
         arcsData=arcs_data.items,
         spawnRotationsData=rot_data.items,
     )
+    # Heck publishes no v4 layout; fakes keep the v3 shape in customData, which our v4 reader accepts.
+    fakes = noodle_fakes_v3(diff)
+    if fakes:
+        out["customData"] = fakes
     return out
 
 
@@ -327,7 +324,10 @@ def _v4_lightshow(diff: Difficulty) -> dict[str, Any]:
     events_data, boosts_data = _Pool(), _Pool()
 
     def event(e) -> dict[str, Any]:
-        data = {"t": integer(e.type), "i": integer(e.value), "f": num(e.float_value)}
+        data: dict[str, Any] = {"t": integer(e.type), "i": integer(e.value), "f": num(e.float_value)}
+        custom = chroma_custom_data(e)
+        if custom:
+            data["customData"] = custom  # Chroma on the shared data entry, where our v4 reader looks
         return {"b": num(e.beat), "i": events_data.add(data)}
 
     def boost(e) -> dict[str, Any]:
@@ -394,20 +394,14 @@ def _bpm_regions(beatmap: BeatMap, timing: Timing, frequency: int) -> tuple[list
     return regions, max(count, last + 1)
 
 
-def beatmap_to_v4(beatmap: BeatMap, *, lossy: bool = False) -> dict[str, dict[str, Any]]:
-    """The whole map in v4: file name -> JSON-ready dict.
+def beatmap_to_v4(beatmap: BeatMap) -> dict[str, dict[str, Any]]:
+    """The whole map in v4: file name -> JSON-ready dict (light box groups left out, see above).
 
     Info.dat (4.0.1), AudioData.dat (BPM regions from the shared timing), and per difficulty
     `ExpertPlusStandard.beatmap.dat` (4.0.0) plus `ExpertPlusStandard.lightshow.dat` holding its
     basic and boost events. Lane rotations are written both as `spawnRotations` and as each
     object's lane `r`.
     """
-    for diff in beatmap.difficulties:
-        found = _v4_unsupported(diff)
-        if found and not lossy:
-            raise UnsupportedVersionError(
-                f"{diff.key}: v4 files cannot hold {', '.join(found)}; write v3, or pass lossy=True"
-            )
     frequency = int(beatmap.song_frequency or DEFAULT_FREQUENCY)
     timing = _shared_timing(beatmap)
     regions, sample_count = _bpm_regions(beatmap, timing, frequency)
@@ -465,7 +459,7 @@ def beatmap_to_v4(beatmap: BeatMap, *, lossy: bool = False) -> dict[str, dict[st
         },
         "audio": {
             "songFilename": beatmap.audio_filename,
-            "songDuration": sample_count / frequency,
+            "songDuration": beatmap.audio_duration or sample_count / frequency,
             "audioDataFilename": AUDIO_DATA_FILENAME,
             "bpm": num(beatmap.bpm),
             "lufs": 0.0,

@@ -18,10 +18,15 @@ from typing import Any
 from automapper_ml.formats.errors import InvalidValueError
 from automapper_ml.formats.model import (
     DIFFICULTY_RANKS,
+    Arc,
     BeatMap,
+    BombNote,
     BpmChange,
+    Chain,
+    ColorNote,
     Difficulty,
     LightEvent,
+    Obstacle,
 )
 
 V3_VERSION = "3.3.0"
@@ -116,7 +121,7 @@ def _with_uninteractable(obj: dict[str, Any], uninteractable: bool) -> dict[str,
     return obj
 
 
-def _note(n) -> dict[str, Any]:
+def note_v3(n: ColorNote) -> dict[str, Any]:
     obj = {
         "b": num(n.beat),
         "x": integer(n.x),
@@ -128,11 +133,11 @@ def _note(n) -> dict[str, Any]:
     return _with_uninteractable(obj, n.uninteractable)
 
 
-def _bomb(b) -> dict[str, Any]:
+def bomb_v3(b: BombNote) -> dict[str, Any]:
     return _with_uninteractable({"b": num(b.beat), "x": integer(b.x), "y": integer(b.y)}, b.uninteractable)
 
 
-def _obstacle(o) -> dict[str, Any]:
+def obstacle_v3(o: Obstacle) -> dict[str, Any]:
     obj = {
         "b": num(o.beat),
         "d": num(o.duration),
@@ -144,7 +149,7 @@ def _obstacle(o) -> dict[str, Any]:
     return _with_uninteractable(obj, o.uninteractable)
 
 
-def _arc(a) -> dict[str, Any]:
+def arc_v3(a: Arc) -> dict[str, Any]:
     return {
         "c": integer(a.color),
         "b": num(a.beat),
@@ -161,7 +166,7 @@ def _arc(a) -> dict[str, Any]:
     }
 
 
-def _chain(c) -> dict[str, Any]:
+def chain_v3(c: Chain) -> dict[str, Any]:
     return {
         "c": integer(c.color),
         "b": num(c.beat),
@@ -189,6 +194,18 @@ def _event(e: LightEvent) -> dict[str, Any]:
     return obj
 
 
+def noodle_fakes_v3(diff: Difficulty) -> dict[str, list[dict[str, Any]]]:
+    """Noodle fake objects as v3 `customData` arrays (only the non-empty ones)."""
+    where = diff.key
+    fakes = {
+        "fakeColorNotes": convert_all(f"{where} fakeColorNotes", diff.fake_notes, note_v3),
+        "fakeBombNotes": convert_all(f"{where} fakeBombNotes", diff.fake_bombs, bomb_v3),
+        "fakeObstacles": convert_all(f"{where} fakeObstacles", diff.fake_obstacles, obstacle_v3),
+        "fakeBurstSliders": convert_all(f"{where} fakeBurstSliders", diff.fake_chains, chain_v3),
+    }
+    return {k: v for k, v in fakes.items() if v}
+
+
 def difficulty_to_v3(beatmap: BeatMap, diff: Difficulty) -> dict[str, Any]:
     """One difficulty as a v3.3.0 difficulty file (a JSON-ready dict).
 
@@ -210,11 +227,11 @@ def difficulty_to_v3(beatmap: BeatMap, diff: Difficulty) -> dict[str, Any]:
             diff.rotations,
             lambda r: {"b": num(r.beat), "e": 0 if r.early else 1, "r": num(r.rotation)},
         ),
-        "colorNotes": convert_all(f"{where} colorNotes", diff.notes, _note),
-        "bombNotes": convert_all(f"{where} bombNotes", diff.bombs, _bomb),
-        "obstacles": convert_all(f"{where} obstacles", diff.obstacles, _obstacle),
-        "sliders": convert_all(f"{where} sliders", diff.arcs, _arc),
-        "burstSliders": convert_all(f"{where} burstSliders", diff.chains, _chain),
+        "colorNotes": convert_all(f"{where} colorNotes", diff.notes, note_v3),
+        "bombNotes": convert_all(f"{where} bombNotes", diff.bombs, bomb_v3),
+        "obstacles": convert_all(f"{where} obstacles", diff.obstacles, obstacle_v3),
+        "sliders": convert_all(f"{where} sliders", diff.arcs, arc_v3),
+        "burstSliders": convert_all(f"{where} burstSliders", diff.chains, chain_v3),
         "waypoints": [],
         "basicBeatmapEvents": convert_all(f"{where} basicBeatmapEvents", diff.events, _event),
         "colorBoostBeatmapEvents": convert_all(
@@ -227,13 +244,7 @@ def difficulty_to_v3(beatmap: BeatMap, diff: Difficulty) -> dict[str, Any]:
     out[FX_COLLECTION_KEY] = groups.get(FX_COLLECTION_KEY) or {"_fl": [], "_il": []}
     out["basicEventTypesWithKeywords"] = {"d": []}
     out["useNormalEventsAsCompatibleEvents"] = bool(diff.use_normal_events_as_compatible)
-    fakes = {
-        "fakeColorNotes": convert_all(f"{where} fakeColorNotes", diff.fake_notes, _note),
-        "fakeBombNotes": convert_all(f"{where} fakeBombNotes", diff.fake_bombs, _bomb),
-        "fakeObstacles": convert_all(f"{where} fakeObstacles", diff.fake_obstacles, _obstacle),
-        "fakeBurstSliders": convert_all(f"{where} fakeBurstSliders", diff.fake_chains, _chain),
-    }
-    fakes = {k: v for k, v in fakes.items() if v}
+    fakes = noodle_fakes_v3(diff)
     if fakes:
         out["customData"] = fakes
     return out
