@@ -40,6 +40,7 @@ from automapper_ml.beatsaver.filters import (
 from automapper_ml.formats.errors import MapError, UnsafeZipError
 
 FAILURES_LOG = "download_failures.jsonl"
+SHA1_CACHE = "beatsaver_sha1.json"  # under <home>/ingest/cache
 PART_SUFFIX = ".part"
 STALE_PART_S = 3600.0  # temp files older than this are leftovers of a killed run
 _READER_MODULE = "automapper_ml.formats.reader"
@@ -139,7 +140,43 @@ def sha1_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def is_complete(raw_dir: Path, key: str, sha: str) -> bool:
+class Sha1Cache:
+    """sha1 of raw/ zips keyed by (name, size, mtime_ns), so a resumed 15k-map run does not
+    re-read ~75 GB to learn what it already has. Kept in <home>/ingest/cache, written atomically."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[str, list] = {}
+        self.dirty = False
+        if path is not None and path.is_file():
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                self.entries = loaded if isinstance(loaded, dict) else {}
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                self.entries = {}  # a damaged cache only costs re-hashing
+
+    def sha1(self, file: Path) -> str:
+        st = file.stat()
+        hit = self.entries.get(file.name)
+        if isinstance(hit, list) and len(hit) == 3 and hit[:2] == [st.st_size, st.st_mtime_ns]:
+            return str(hit[2])
+        digest = sha1_file(file)
+        self.remember(file, digest)
+        return digest
+
+    def remember(self, file: Path, digest: str) -> None:
+        st = file.stat()
+        self.entries[file.name] = [st.st_size, st.st_mtime_ns, digest]
+        self.dirty = True
+
+    def save(self) -> None:
+        if self.dirty and self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.path, self.entries)
+            self.dirty = False
+
+
+def is_complete(raw_dir: Path, key: str, sha: str, cache: Sha1Cache | None = None) -> bool:
     """True when raw/<key>.zip has this sha1 and raw/<key>.json is the record of that version."""
     zip_path, side_path = raw_dir / f"{key}.zip", raw_dir / f"{key}.json"
     if not (zip_path.is_file() and side_path.is_file()):
@@ -150,7 +187,7 @@ def is_complete(raw_dir: Path, key: str, sha: str) -> bool:
         return False
     if not isinstance(sidecar, dict) or version_hash(sidecar) != sha:
         return False
-    return sha1_file(zip_path) == sha
+    return (cache.sha1(zip_path) if cache else sha1_file(zip_path)) == sha
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
@@ -193,7 +230,9 @@ def log_failure(home: Path, record: Mapping[str, Any], code: str, reason: str) -
         f.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
-def fetch_one(client: BeatSaverClient, record: Mapping[str, Any], home: Path) -> None:
+def fetch_one(
+    client: BeatSaverClient, record: Mapping[str, Any], home: Path, cache: Sha1Cache | None = None
+) -> None:
     """Download, check and install one eligible record; raise BeatSaverError/MapError on failure."""
     raw_dir = home / "raw"
     key, sha, url = record["id"], version_hash(record), download_url(record)
@@ -211,6 +250,8 @@ def fetch_one(client: BeatSaverClient, record: Mapping[str, Any], home: Path) ->
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if cache is not None:
+        cache.remember(raw_dir / f"{key}.zip", sha)
     write_json_atomic(raw_dir / f"{key}.json", record)
 
 
@@ -231,6 +272,7 @@ def download_maps(
     raw_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_parts(raw_dir)
     summary = DownloadSummary(quotas=dict(options.quotas))
+    cache = Sha1Cache(home / "ingest" / "cache" / SHA1_CACHE)
     seen_ids: set[str] = set()
     bar = _progress_bar(options)
     requests_before = client.requests
@@ -255,11 +297,11 @@ def download_maps(
                 continue
             seen_ids.add(key)
             sha = version_hash(record)
-            if is_complete(raw_dir, key, sha):
+            if is_complete(raw_dir, key, sha, cache):
                 summary.present += 1
             else:
                 try:
-                    fetch_one(client, record, home)
+                    fetch_one(client, record, home, cache)
                 except (BeatSaverError, MapError) as err:
                     summary.failed[err.code] += 1
                     log_failure(home, record, err.code, str(err))
@@ -279,6 +321,7 @@ def download_maps(
                 summary.stopped_by = f"limit of {options.limit} downloads"
                 break
     finally:
+        cache.save()
         summary.requests = client.requests - requests_before
         if bar is not None:
             bar.close()

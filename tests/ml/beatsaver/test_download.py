@@ -226,3 +226,17 @@ def test_a_few_hundred_maps_with_faults_interrupt_and_rerun(stub, tmp_path):
     assert_whole(stub, tmp_path, zips)
     requested = {m["id"]: stub.zip_requests(m) for m in stub.maps if m["id"] in zips}
     assert sum(n > 1 for n in requested.values()) <= 2  # only the two injected transient faults
+
+
+def test_resume_uses_the_sha1_cache_instead_of_rereading_zips(stub, tmp_path, monkeypatch):
+    for i in range(5):
+        stub.add(f"m{i}")
+    run(stub, tmp_path)
+    hashed = []
+    real = download_mod.sha1_file
+    monkeypatch.setattr(download_mod, "sha1_file", lambda p: hashed.append(p.name) or real(p))
+    again, _ = run(stub, tmp_path)
+    assert again.present == 5 and hashed == []
+    (tmp_path / "raw" / "m3.zip").write_bytes(b"x" * 10)  # changed on disk: re-hashed, re-fetched
+    third, _ = run(stub, tmp_path)
+    assert hashed == ["m3.zip"] and third.downloaded == 1 and third.present == 4
