@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +18,7 @@ from automapper_ml.evaluation.parity import (
     swings,
 )
 from automapper_ml.formats.model import BombNote, ColorNote, Timing
-from tests.conftest import beatsaber_fixture_dirs
+from tests.conftest import REPO, beatsaber_fixture_dirs
 
 UP, DOWN, LEFT, RIGHT, UP_LEFT, UP_RIGHT, DOWN_LEFT, DOWN_RIGHT, DOT = range(9)
 # Directions that are clean in each parity, per hand (red, blue).
@@ -216,3 +220,65 @@ def test_human_maps_are_rarely_flagged() -> None:
     assert total_swings > 10_000
     print(f"aggregate: {total_flagged}/{total_swings} = {total_flagged / total_swings:.4f}")
     assert total_flagged / total_swings <= MAX_FLAGGED_SHARE
+
+
+# --- agreement with MapCheck itself -------------------------------------------------------------
+
+BSMAP_ESM = REPO / "tools" / "bsmap-check" / "node_modules" / "bsmap" / "esm"
+MAPCHECK_SCRIPT = Path(__file__).with_name("mapcheck_parity.mjs")
+
+
+def test_agrees_with_mapcheck_on_fixtures(tmp_path: Path) -> None:
+    """Same swings flagged as bsmap's Parity driven by MapCheck's loop (its known quirks aside)."""
+    node = shutil.which("node")
+    if node is None or not (BSMAP_ESM / "extensions" / "parity" / "parity.js").is_file():
+        pytest.skip("node or tools/bsmap-check/node_modules/bsmap is absent (npm ci in tools/bsmap-check)")
+    dirs = beatsaber_fixture_dirs()
+    if not dirs:
+        pytest.skip("../shared/fixtures is absent")
+    reader = pytest.importorskip(
+        "automapper_ml.formats.reader", reason="formats.reader (load_map) not there yet"
+    )
+    maps, ours = [], {}
+    for d in dirs:
+        beatmap = reader.load_map(d)
+        for diff in beatmap.difficulties:
+            if diff.characteristic != "Standard" or not diff.notes:
+                continue
+            timing = beatmap.timing(diff)
+            key = f"{d.name}/{diff.name}"
+            maps.append(
+                {
+                    "name": key,
+                    "segments": timing.segments,
+                    "notes": [
+                        [n.beat, n.color, n.x, n.y, n.direction] for n in diff.notes if not n.uninteractable
+                    ],
+                    "bombs": [[b.beat, b.x, b.y] for b in diff.bombs],
+                }
+            )
+            ours[key] = {(round(e.beat, 3), e.color) for e in parity_errors(diff.notes, timing, diff.bombs)}
+    (tmp_path / "maps.json").write_text(json.dumps(maps))
+    run = subprocess.run(
+        [node, str(MAPCHECK_SCRIPT), str(BSMAP_ESM), str(tmp_path / "maps.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    theirs_total = ours_total = both = 0
+    for result in json.loads(run.stdout):
+        theirs = {(round(t, 3), c) for t, c in result["errors"]}
+        mine = ours[result["name"]]
+        print(
+            f"{result['name']:34s} mapcheck={len(theirs):4d} ours={len(mine):4d} both={len(theirs & mine):4d}"
+        )
+        theirs_total, ours_total, both = (
+            theirs_total + len(theirs),
+            ours_total + len(mine),
+            both + len(theirs & mine),
+        )
+    print(f"mapcheck errors {theirs_total}, ours {ours_total}, both {both}")
+    assert theirs_total > 500
+    assert both / theirs_total >= 0.98  # misses: MapCheck re-applying pre-map bombs to a hand's 2nd swing
+    assert (ours_total - both) / ours_total <= 0.02  # extras: duplicated notes MapCheck splits in two
