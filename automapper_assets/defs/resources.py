@@ -1,0 +1,54 @@
+"""Resources shared by every asset: where the data lives.
+
+`AUTOMAPPER_HOME` is read when a run (or sensor tick) asks for a path, never at import, so one
+code location serves whatever data root the process is started with.
+"""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+DEFAULT_HOME = "data"
+
+
+def resolve_home(home: str | None = None) -> Path:
+    """`home`, else $AUTOMAPPER_HOME, else ./data, as an absolute path."""
+    return Path(home or os.environ.get("AUTOMAPPER_HOME") or DEFAULT_HOME).expanduser().resolve()
+
+
+class AutomapperPaths(dg.ConfigurableResource):
+    """The data root and its folders (DESIGN.md "Data folder"); folders are created on demand."""
+
+    home: str = ""  # empty: $AUTOMAPPER_HOME at run time, else ./data
+
+    def root(self) -> Path:
+        return resolve_home(self.home)
+
+    def folder(self, *parts: str) -> Path:
+        """<home>/<parts...>, created if missing."""
+        path = self.root().joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def raw(self) -> Path:
+        """Map zips (input; never written by the pipeline, so not created here)."""
+        return self.root() / "raw"
+
+    @property
+    def ingest(self) -> Path:
+        return self.folder("ingest")
+
+    @property
+    def ingest_cache(self) -> Path:
+        return self.folder("ingest", "cache")
+
+    @property
+    def audit(self) -> Path:
+        return self.folder("ingest", "audit")
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"paths": AutomapperPaths()})
