@@ -1,0 +1,193 @@
+"""Per-map processing into the feature stores, incremental per shard.
+
+Two stores, versioned independently (a version bump writes a new store folder, so training
+reading the old snapshot is never disturbed):
+
+- audio store (AUDIO_FEATURES_VERSION), one record per map zip, key = map id:
+      mel (N_MELS, T) float16, structure (N_STRUCTURE, T) float16, beats (n_beats,) float64
+      seconds of every whole beat (map BPM + BPM changes); meta: zip_sha, duration, n_frames.
+- token store (TOKENIZER_VERSION + the frame rule), one record per Standard difficulty,
+      key = "<map id>/<characteristic>/<difficulty>":
+      onset_frames (n_onsets,) int32, the frames of the distinct times of colour notes and chain
+          heads (what a player hits; bombs and walls alone are not onsets). The stage-1 Gaussian
+          targets are a pure function of these (`models.onset.gaussian_targets`, sigma from the
+          onset config), so they are computed when a batch is built instead of stored densely;
+      note_tokens (n,) int32 = every note group's tokens back to back; note_offsets (groups + 1,)
+          int32; note_beats (groups,) float64; note_frames (groups,) int32;
+      light_tokens / light_offsets / light_beats likewise for lighting groups (half-beat grid);
+      meta: zip_sha, difficulty, rank, n_notes, onsets_sha (hash of onset_frames: frame_index
+      uses it so a tokenizer change that keeps the onsets keeps its data version).
+
+`process_shard` keeps every record of the previous snapshot whose zip sha is unchanged, reads
+only new or changed zips, and drops deleted ones. A map that cannot be read is skipped and
+reported (ingest's blacklist says why); it never fails the shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from automapper_ml import audio
+from automapper_ml.data.store import Record, SnapshotReader, segment_records, write_segment, write_snapshot
+from automapper_ml.formats import BeatMap, MapError, open_map_source, read_map
+from automapper_ml.tokenizer import TOKENIZER_VERSION, encode_lights, encode_notes
+
+TRAIN_CHARACTERISTICS = ("Standard",)
+DIFFICULTY_INDEX = {"Easy": 0, "Normal": 1, "Hard": 2, "Expert": 3, "ExpertPlus": 4}
+LIGHT_STEP = 0.5  # beats per lighting group
+
+
+def audio_store_version() -> str:
+    return f"audio-v{AUDIO_FEATURES_VERSION}-sr{audio.SAMPLE_RATE}-hop{audio.HOP_LENGTH}-mel{audio.N_MELS}"
+
+
+def token_store_version() -> str:
+    return f"tokens-v{TOKENIZER_VERSION}-sr{audio.SAMPLE_RATE}-hop{audio.HOP_LENGTH}"
+
+
+AUDIO_FEATURES_VERSION = audio.AUDIO_FEATURES_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class ZipEntry:
+    map_id: str  # the zip's stem: unique inside raw/
+    path: Path
+    sha: str  # sha256 of the zip bytes
+
+
+@dataclass
+class ShardResult:
+    snapshot: Path | None  # None when the shard holds no record
+    maps_processed: int  # zips read and processed in this run
+    maps_reused: int  # zips whose records came from the previous snapshot
+    records: int  # records in the new snapshot
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (map id, one-line reason)
+
+
+def audio_records(entry: ZipEntry) -> list[Record]:
+    """Decode the map's audio and compute its features: one record."""
+    source = open_map_source(entry.path)
+    beatmap = read_map(source)
+    samples = audio.load_audio(source.read_bytes(beatmap.audio_filename))
+    feats = audio.compute_features(samples)
+    timing = beatmap.timing(_standard_or_first(beatmap))
+    beats = audio.beat_grid(timing, feats.duration)
+    return [
+        Record(
+            key=entry.map_id,
+            arrays={
+                "mel": feats.mel.astype(np.float16),
+                "structure": feats.structure.astype(np.float16),
+                "beats": beats.astype(np.float64),
+            },
+            meta={"zip_sha": entry.sha, "duration": feats.duration, "n_frames": feats.n_frames},
+        )
+    ]
+
+
+def token_records(entry: ZipEntry) -> list[Record]:
+    """Tokenize every Standard difficulty of the map: one record each."""
+    beatmap = read_map(open_map_source(entry.path))
+    return [_difficulty_record(entry, beatmap, diff) for diff in beatmap.difficulties
+            if diff.characteristic in TRAIN_CHARACTERISTICS and diff.name in DIFFICULTY_INDEX]  # fmt: skip
+
+
+def _difficulty_record(entry: ZipEntry, beatmap: BeatMap, diff) -> Record:
+    timing = beatmap.timing(diff)
+    groups = encode_notes(diff)
+    note_beats = np.array([g.beat for g in groups], dtype=np.float64)
+    note_frames = np.array([audio.seconds_to_frame(timing.to_seconds(b)) for b in note_beats], dtype=np.int32)
+    hit_beats = sorted({n.beat for n in diff.notes if not n.uninteractable} | {c.beat for c in diff.chains})
+    onset_frames = np.unique(
+        np.array([audio.seconds_to_frame(timing.to_seconds(b)) for b in hit_beats], dtype=np.int32)
+    )
+    onset_frames = onset_frames[onset_frames >= 0]
+    lights = encode_lights(diff, step=LIGHT_STEP)
+    return Record(
+        key=f"{entry.map_id}/{diff.characteristic}/{diff.name}",
+        arrays={
+            "onset_frames": onset_frames.astype(np.int32),
+            "note_tokens": _concat([g.tokens for g in groups]),
+            "note_offsets": _offsets([g.tokens for g in groups]),
+            "note_beats": note_beats,
+            "note_frames": note_frames,
+            "light_tokens": _concat([g.tokens for g in lights]),
+            "light_offsets": _offsets([g.tokens for g in lights]),
+            "light_beats": np.array([g.beat for g in lights], dtype=np.float64),
+        },
+        meta={
+            "map_id": entry.map_id,
+            "zip_sha": entry.sha,
+            "characteristic": diff.characteristic,
+            "difficulty": diff.name,
+            "difficulty_index": DIFFICULTY_INDEX[diff.name],
+            "n_notes": len(diff.notes),
+            "n_groups": len(groups),
+            "onsets_sha": hashlib.sha256(onset_frames.astype(np.int32).tobytes()).hexdigest()[:16],
+        },
+    )
+
+
+def process_shard(
+    entries: Sequence[ZipEntry],
+    store: str | os.PathLike,
+    shard: str,
+    make_records: Callable[[ZipEntry], list[Record]],
+    previous: str | os.PathLike | None = None,
+) -> ShardResult:
+    """Bring one shard's snapshot up to date with `entries` (the shard's zips now).
+
+    Records of unchanged zips (same sha) are taken from `previous`; new and changed zips are
+    processed with `make_records`; zips no longer listed disappear."""
+    store = Path(store)
+    prior_rows: dict[str, pl.DataFrame] = {}
+    if previous and Path(previous).exists():
+        table = SnapshotReader(previous).table
+        table = table.with_columns(pl.col("key").str.split("/").list.first().alias("_map"))
+        prior_rows = {k[0]: df.drop("_map") for k, df in table.partition_by("_map", as_dict=True).items()}
+    keep: list[pl.DataFrame] = []
+    fresh: list[Record] = []
+    failures: list[tuple[str, str]] = []
+    reused = processed = 0
+    for entry in sorted(entries, key=lambda e: e.map_id):
+        prior = prior_rows.get(entry.map_id)
+        if prior is not None and (prior["zip_sha"] == entry.sha).all():
+            keep.append(prior)
+            reused += 1
+            continue
+        try:
+            fresh += make_records(entry)
+            processed += 1
+        except (MapError, audio.AudioError) as err:
+            failures.append((entry.map_id, f"{err.code}: {err}"))
+    frames = list(keep)
+    if fresh:
+        segment = write_segment(store, fresh)
+        frames.append(segment_records(store, segment))
+    if not frames:
+        return ShardResult(None, processed, reused, 0, failures)
+    rows = pl.concat(frames, how="diagonal_relaxed")
+    snapshot = write_snapshot(store, shard, rows)
+    return ShardResult(snapshot, processed, reused, rows.height, failures)
+
+
+def _standard_or_first(beatmap: BeatMap):
+    for diff in beatmap.difficulties:
+        if diff.characteristic == "Standard":
+            return diff
+    return beatmap.difficulties[0] if beatmap.difficulties else None
+
+
+def _concat(parts: list[list[int]]) -> np.ndarray:
+    return np.array([t for p in parts for t in p], dtype=np.int32)
+
+
+def _offsets(parts: list[list[int]]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int32)

@@ -1,0 +1,68 @@
+"""Per-shard processing: only new or changed zips are read; deleted ones disappear."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from automapper_ml import audio
+from automapper_ml.data.features import ZipEntry, audio_records, process_shard, token_records
+from automapper_ml.data.store import SnapshotReader
+from automapper_ml.tokenizer import decode_notes
+from tests.ml.data.mapzips import make_map_zip
+
+
+def _entries(paths):
+    import hashlib
+
+    return [ZipEntry(p.stem, p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in paths]
+
+
+def test_incremental_audio_and_tokens(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    zips = [make_map_zip(raw / f"m{i}.zip", seed=i) for i in range(2)]
+    store_a, store_t = tmp_path / "audio", tmp_path / "tokens"
+    first = process_shard(_entries(zips), store_a, "shard-00", audio_records)
+    tok = process_shard(_entries(zips), store_t, "shard-00", token_records)
+    assert (first.maps_processed, first.maps_reused, first.records) == (2, 0, 2)
+    assert (tok.maps_processed, tok.records) == (2, 4)
+
+    reader = SnapshotReader(first.snapshot)
+    got = reader.get("m0")
+    assert got["mel"].shape[0] == audio.N_MELS and got["structure"].shape[0] == audio.N_STRUCTURE
+    assert got["mel"].shape[1] == reader.meta("m0")["n_frames"]
+    assert np.allclose(np.diff(got["beats"]), 0.5)  # 120 BPM
+
+    treader = SnapshotReader(tok.snapshot)
+    rec = treader.get("m0/Standard/Expert")
+    assert len(rec["onset_frames"]) == 30
+    offsets = rec["note_offsets"]
+    groups = [rec["note_tokens"][offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
+    decoded = decode_notes([t for g in groups for t in g])
+    assert len(decoded.notes) == 30
+    # the onset frames are where the clicks are: the audio's flux peaks near each of them
+    onset = got["structure"][1].astype(np.float32)
+    for f in rec["onset_frames"][:10]:
+        assert onset[max(0, f - 2) : f + 3].max() > 0.3
+
+    # one new zip, one changed, one deleted
+    zips.append(make_map_zip(raw / "m2.zip", seed=2))
+    make_map_zip(raw / "m1.zip", seed=11)
+    (raw / "m0.zip").unlink()
+    now = [p for p in zips if p.exists()]
+    second = process_shard(_entries(now), store_a, "shard-00", audio_records, previous=first.snapshot)
+    assert (second.maps_processed, second.maps_reused, second.records) == (2, 0, 2)
+    assert sorted(SnapshotReader(second.snapshot).keys()) == ["m1", "m2"]
+    third = process_shard(_entries(now), store_a, "shard-00", audio_records, previous=second.snapshot)
+    assert (third.maps_processed, third.maps_reused) == (0, 2)
+    assert third.snapshot == second.snapshot  # content-addressed: nothing changed
+    assert SnapshotReader(first.snapshot).get("m0")["mel"].shape[0] == audio.N_MELS  # old snapshot intact
+
+
+def test_unreadable_zip_is_reported_not_fatal(tmp_path):
+    good = make_map_zip(tmp_path / "good.zip", seed=1)
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"garbage")
+    result = process_shard(_entries([good, bad]), tmp_path / "store", "s", audio_records)
+    assert result.records == 1
+    assert result.failures and result.failures[0][0] == "bad"
