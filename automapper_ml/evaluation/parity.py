@@ -13,7 +13,7 @@ our figures agree with what an evaluator running MapCheck sees. Sources (repo, f
 
 Swings (per colour, notes in time order). A note starts a new swing when, measured in seconds:
   1. it comes more than SWING_GAP_SECONDS (70 ms) after the hand's previous note; or
-  2. it sits in the same grid cell as a note already in the swing (a repeated note is a new hit); or
+  2. it sits in the same grid cell as an earlier (> 5 ms) note of the swing (a repeated hit); or
   3. it is an arrow more than SAME_TIME_SECONDS (5 ms) after the previous note and points at least
      90 degrees away from an arrow already in the swing.
 Otherwise it joins the swing: stacks, towers, windows and sliders are one swing. Without a `Timing`
