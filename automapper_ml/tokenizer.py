@@ -519,8 +519,12 @@ def _is_timing(t: int) -> bool:
 
 
 def _as_int(t: object) -> int:
+    """A token id, or -1 for anything that is not a whole number (3.5, "x", None, inf)."""
+    if type(t) is int:
+        return t
     try:
-        return int(t)  # type: ignore[call-overload]
+        f = float(t)  # type: ignore[arg-type]
+        return int(f) if f.is_integer() and f == int(t) else -1  # type: ignore[call-overload]
     except (TypeError, ValueError, OverflowError):
         return -1
 

@@ -139,11 +139,12 @@ def _nearest(values: Sequence[float], x: float) -> int:
 def palette_index(color: Sequence[float]) -> int:
     """Nearest palette colour to an (r, g, b[, a]) colour, channels clamped to 0..1; -1 if unusable."""
     try:
-        rgb = [min(1.0, max(0.0, float(c))) for c in color[:3]]
+        raw = [float(c) for c in color[:3]]
     except (TypeError, ValueError):
         return -1
-    if len(rgb) < 3 or not all(math.isfinite(c) for c in rgb):
+    if len(raw) < 3 or not all(math.isfinite(c) for c in raw):
         return -1
+    rgb = [min(1.0, max(0.0, c)) for c in raw]
     dists = [sum((a - b) ** 2 for a, b in zip(rgb, p, strict=True)) for p in PALETTE]
     return dists.index(min(dists))
 
@@ -280,8 +281,12 @@ class DecodedLights:
 
 
 def _as_int(t: object) -> int:
+    """A token id, or -1 for anything that is not a whole number (3.5, "x", None, inf)."""
+    if type(t) is int:
+        return t
     try:
-        return int(t)  # type: ignore[call-overload]
+        f = float(t)  # type: ignore[arg-type]
+        return int(f) if f.is_integer() and f == int(t) else -1  # type: ignore[call-overload]
     except (TypeError, ValueError, OverflowError):
         return -1
 
