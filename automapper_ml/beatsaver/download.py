@@ -22,7 +22,8 @@ import tempfile
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,8 @@ from automapper_ml.formats.errors import MapError, UnsafeZipError
 FAILURES_LOG = "download_failures.jsonl"
 SHA1_CACHE = "beatsaver_sha1.json"  # under <home>/ingest/cache
 PART_SUFFIX = ".part"
-STALE_PART_S = 3600.0  # temp files older than this are leftovers of a killed run
+STALE_PART_S = 3600.0  # without a lock, temp files older than this are leftovers of a killed run
+LOCK_FILE = ".beatsaver_download.lock"  # under <home>/ingest
 _READER_MODULE = "automapper_ml.formats.reader"
 
 
@@ -201,10 +203,49 @@ def write_json_atomic(path: Path, value: Any) -> None:
         raise
 
 
+class DownloadInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM via the CLI) during a download; `.summary` tells what was done."""
+
+    def __init__(self, summary: DownloadSummary) -> None:
+        super().__init__("interrupted")
+        self.summary = summary
+
+
+class DownloadBusyError(BeatSaverError):
+    """Another download into the same home is running."""
+
+    code = "busy"
+
+
+@contextmanager
+def exclusive(home: Path) -> Iterator[bool]:
+    """Hold <home>/ingest/.beatsaver_download.lock for the run; yields False where flock is missing.
+
+    Two downloaders writing one raw/ would race on the same ids; one holding the lock also
+    knows every temp file in raw/ is a leftover it may delete."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock, and temp files are only cleaned once they are old
+        yield False
+        return
+    path = home / "ingest" / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DownloadBusyError(f"another download into {home} is running ({path} is locked)") from None
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def clean_stale_parts(raw_dir: Path, *, older_than_s: float = STALE_PART_S) -> int:
-    """Remove our own temp files (".<name>.*.part") left by a killed run; returns how many."""
+    """Remove our own temp files (".<id>.zip.*.part", ".<id>.json.*.part") left by a killed run."""
     removed, now = 0, time.time()
-    for part in raw_dir.glob(f".*{PART_SUFFIX}"):
+    parts = [*raw_dir.glob(f".*.zip.*{PART_SUFFIX}"), *raw_dir.glob(f".*.json.*{PART_SUFFIX}")]
+    for part in parts:
         try:
             if now - part.stat().st_mtime > older_than_s:
                 part.unlink()
@@ -268,9 +309,16 @@ def download_maps(
     (EndpointMovedError, a 4xx on search) propagate; per-map failures are logged and counted."""
     options = options or DownloadOptions()
     home = Path(home)
+    (home / "raw").mkdir(parents=True, exist_ok=True)
+    with exclusive(home) as locked:
+        clean_stale_parts(home / "raw", older_than_s=0.0 if locked else STALE_PART_S)
+        return _download(records, client, home, options)
+
+
+def _download(
+    records: Iterable[Mapping[str, Any]], client: BeatSaverClient, home: Path, options: DownloadOptions
+) -> DownloadSummary:
     raw_dir = home / "raw"
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    clean_stale_parts(raw_dir)
     summary = DownloadSummary(quotas=dict(options.quotas))
     cache = Sha1Cache(home / "ingest" / "cache" / SHA1_CACHE)
     seen_ids: set[str] = set()
@@ -320,6 +368,9 @@ def download_maps(
             if options.limit is not None and summary.downloaded >= options.limit:
                 summary.stopped_by = f"limit of {options.limit} downloads"
                 break
+    except KeyboardInterrupt as err:
+        summary.stopped_by = "interrupted"
+        raise DownloadInterrupted(summary) from err
     finally:
         cache.save()
         summary.requests = client.requests - requests_before

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from automapper_ml.beatsaver.client import BeatSaverClient, BeatSaverError, ClientOptions, base_url_from_env
-from automapper_ml.beatsaver.download import DownloadOptions, download_maps
+from automapper_ml.beatsaver.download import DownloadInterrupted, DownloadOptions, download_maps
 from automapper_ml.beatsaver.filters import FilterOptions, parse_quotas
 
 SORT_ORDERS = ("Rating", "Latest", "Relevance")
@@ -88,9 +90,27 @@ def run(args: argparse.Namespace) -> int:
     )
     options = DownloadOptions(filters=filters, quotas=quotas, limit=args.limit, progress=not args.no_progress)
     records = client.iter_search(sort_order=args.sort_order, max_pages=args.max_pages)
+    previous = _sigterm_as_interrupt()
     try:
         summary = download_maps(records, client, _home(args.home), options)
     except BeatSaverError as err:
         raise CommandError(str(err)) from None
+    except DownloadInterrupted as err:
+        print(err.summary.format(), file=sys.stderr)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     print(summary.format(), file=sys.stderr)
     return 0
+
+
+def _sigterm_as_interrupt():
+    """Let `kill` (SIGTERM) stop a download as cleanly as Ctrl-C: temp files removed, summary printed."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)

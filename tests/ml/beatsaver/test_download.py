@@ -240,3 +240,32 @@ def test_resume_uses_the_sha1_cache_instead_of_rereading_zips(stub, tmp_path, mo
     (tmp_path / "raw" / "m3.zip").write_bytes(b"x" * 10)  # changed on disk: re-hashed, re-fetched
     third, _ = run(stub, tmp_path)
     assert hashed == ["m3.zip"] and third.downloaded == 1 and third.present == 4
+
+
+def test_one_download_per_home_and_leftover_temp_files_are_cleaned(stub, tmp_path):
+    stub.add("m0")
+    raw = tmp_path / "raw"
+    raw.mkdir(parents=True)
+    (raw / ".m9.zip.abc123.part").write_bytes(b"half a zip")  # left by a killed run
+    (raw / ".keep.me").write_bytes(b"not ours")
+    with download_mod.exclusive(tmp_path), pytest.raises(download_mod.DownloadBusyError):
+        run(stub, tmp_path)
+    summary, _ = run(stub, tmp_path)
+    assert summary.downloaded == 1
+    assert sorted(p.name for p in raw.iterdir()) == [".keep.me", "m0.json", "m0.zip"]
+
+
+def test_interrupt_reports_what_was_done(stub, tmp_path, monkeypatch):
+    for i in range(4):
+        stub.add(f"m{i}")
+    real = download_mod.fetch_one
+
+    def fetch_then_stop(client, record, home, cache=None):
+        if record["id"] == "m2":
+            raise KeyboardInterrupt
+        real(client, record, home, cache)
+
+    monkeypatch.setattr(download_mod, "fetch_one", fetch_then_stop)
+    with pytest.raises(download_mod.DownloadInterrupted) as info:
+        run(stub, tmp_path)
+    assert info.value.summary.downloaded == 2 and info.value.summary.stopped_by == "interrupted"
