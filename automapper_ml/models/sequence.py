@@ -1,0 +1,505 @@
+"""Stage 2: which objects at each onset? One note token group per onset, from audio and recent groups.
+
+Layout (why it differs from a plain prefix LM): the decoder only ever self-attends over the CURRENT
+group `[BOS, t1 .. tn]` (n is ~5-15 tokens, EOS last). Everything it is conditioned on sits in its
+cross-attention memory:
+
+    memory = [ audio window: P = audio_window / audio_stride positions | context: start slot + C tokens ]
+
+- Audio: a 512-frame window of 80 log-mel bands (normalised per window: mastering loudness varies)
+  with the 6 structure features concatenated, two strided convs (stride `audio_stride`, 4 -> 128
+  positions) and a small Transformer encoder. The encoding does not depend on the onset or the
+  difficulty, so one window is encoded once and reused by every onset inside it, by beams and by the
+  classifier-free-guidance pass (`audio_memory` also projects it to per-layer cross K/V once).
+- Context: the tokens of the previous `context_onsets` groups (teacher-forced in training, the
+  model's own output at inference), truncated from the left to `max_context_tokens`, each token
+  with its index, its age in onsets (1 = previous onset) and the frame of its onset relative to the
+  window (bucketed by `audio_stride`, so it lines up with audio positions; outside the window gets
+  its own bucket), through `context_layers` encoder layers. Putting the context in memory rather
+  than in the decoder prefix makes it ~7x cheaper per onset at inference (encoded once per onset and
+  shared by beams and CFG rows, no prefill through every decoder layer).
+- Each decoder token gets the current onset's frame bucket and the difficulty embedding added. The
+  difficulty is replaced by the "unconditional" index `N_DIFFICULTIES` with probability
+  `cond_dropout` in training, so inference can mix cond/uncond logits (classifier-free guidance).
+  Training must show onsets anywhere in the middle half of the window (inference places each onset
+  in the window whose centre is nearest, see generation.decoding.decode_song).
+
+Loss (`loss_terms`, always fp32): token cross-entropy with label smoothing, per-target weights from
+`tokenizer.class_weights` (timing 3x, EOS 0.3x, arcs/chains up-weighted: they are rare), plus
+`parity_weight` x a differentiable flow term: for each hand's first note in the group, the
+probability mass the model puts (softmax over the 9 DIR tokens, at the teacher-forced DIR position)
+on directions that repeat the vertical parity of that hand's last note in the context (a down-ish
+swing 1/6/7 after a down-ish one, an up-ish 0/4/5 after an up-ish one). Horizontal and dot notes
+are neutral. It is a simplification of evaluation.parity (no swing gap, no bomb resets), chosen
+because it is smooth and cheap; its expectation is what is penalised, so gradients flow (the seed
+computed it on argmax: zero gradient).
+
+KV cache: `forward` (training) never sees a cache. Inference uses `audio_memory` -> `start_cache`
+-> `step` with a `DecoderCache` (rows = onsets x beams x CFG passes, `select` re-orders rows).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from automapper_ml.audio import N_MELS, N_STRUCTURE
+from automapper_ml.models.onset import N_DIFFICULTIES
+from automapper_ml.tokenizer import (
+    BOS,
+    DIR_TOKENS,
+    NOTE,
+    NOTE_VOCAB_SIZE,
+    PAD,
+    TOKEN_DIRECTION,
+    class_weights,
+)
+
+# Vertical parity of each cut direction 0..8 (up, down, left, right, UL, UR, DL, DR, any):
+# +1 up-ish (a backhand), -1 down-ish (a forehand), 0 neutral (horizontal or dot).
+DIRECTION_PARITY = (1, -1, 0, 0, 1, 1, -1, -1, 0)
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    vocab_size: int = NOTE_VOCAB_SIZE  # note tokens (tokenizer.NOTE_VOCAB)
+    n_mels: int = N_MELS  # log-mel bands in
+    n_structure: int = N_STRUCTURE  # structure features in
+    audio_window: int = 512  # frames of audio around the onset
+    audio_stride: int = 4  # conv downsampling (power of 2): memory has audio_window / stride positions
+    audio_layers: int = 4  # Transformer encoder layers over the audio positions
+    context_onsets: int = 8  # previous groups seen
+    max_context_tokens: int = 160  # context truncated from the left to this many tokens
+    context_layers: int = 2  # encoder layers over the context tokens
+    max_group_tokens: int = 64  # longest current group (BOS + tokens + EOS)
+    d_model: int = 512
+    layers: int = 8  # decoder layers
+    heads: int = 8
+    dropout: float = 0.1
+    cond_dropout: float = 0.2  # probability of dropping the difficulty in training (for CFG)
+    label_smoothing: float = 0.1
+    timing_weight: float = 3.0  # loss weight of DBEATS/DFRAC targets
+    eos_weight: float = 0.3
+    arc_weight: float = 3.0
+    chain_weight: float = 3.0
+    parity_weight: float = 0.1  # weight of the differentiable flow (parity) term
+
+    @classmethod
+    def preset(cls, name: str) -> SequenceConfig:
+        if name == "tiny":
+            return cls(d_model=64, layers=2, heads=4, audio_layers=1, context_layers=1, max_context_tokens=96)
+        if name == "full":
+            return cls()
+        raise ValueError(f"unknown sequence config preset {name!r} (tiny, full)")
+
+    def __post_init__(self) -> None:
+        if self.audio_stride < 1 or self.audio_stride & (self.audio_stride - 1):
+            raise ValueError(f"audio_stride must be a power of 2, got {self.audio_stride}")
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
+
+    @property
+    def audio_positions(self) -> int:
+        return -(-self.audio_window // self.audio_stride)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SequenceInputs:
+    """Everything a group is conditioned on, for B rows. Audio windows may be shared by rows.
+
+    mel (N, n_mels, W) and structure (N, n_structure, W): N audio windows, W <= audio_window frames
+    window (B,) long: which window each row reads; onset (B,) long: the onset's frame in that window
+    context (B, C) long: previous groups' tokens, oldest first, PAD where empty (any side)
+    context_age (B, C) long: onsets ago (1..context_onsets) of each context token, 0 on PAD
+    context_frame (B, C) long: each context token's onset frame relative to the row's window start
+    difficulty (B,) long: 0..N_DIFFICULTIES-1, or N_DIFFICULTIES for "unconditional"
+    """
+
+    mel: torch.Tensor
+    structure: torch.Tensor
+    window: torch.Tensor
+    onset: torch.Tensor
+    context: torch.Tensor
+    context_age: torch.Tensor
+    context_frame: torch.Tensor
+    difficulty: torch.Tensor
+
+    @classmethod
+    def from_dict(cls, batch: dict[str, torch.Tensor]) -> SequenceInputs:
+        return cls(**{f.name: batch[f.name] for f in fields(cls)})
+
+    def to(self, device: torch.device | str) -> SequenceInputs:
+        return SequenceInputs(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    def select(self, rows: torch.Tensor) -> SequenceInputs:
+        """The same audio windows, rows re-indexed (beams, CFG copies)."""
+        return replace(
+            self,
+            window=self.window[rows],
+            onset=self.onset[rows],
+            context=self.context[rows],
+            context_age=self.context_age[rows],
+            context_frame=self.context_frame[rows],
+            difficulty=self.difficulty[rows],
+        )
+
+
+class Attention(nn.Module):
+    """Multi-head attention split into `project_kv` (cacheable) and `attend`."""
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        return x.view(b, t, self.heads, d // self.heads).transpose(1, 2)  # (B, H, T, dh)
+
+    def project_kv(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._split(self.k(src)), self._split(self.v(src))  # (B, H, S, dh) each
+
+    def attend(
+        self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """x (B, T, d), k/v (B, H, S, dh), mask broadcastable to (B, H, T, S), True = may attend."""
+        q = self._split(self.q(x))
+        if q.dtype != k.dtype:  # autocast leaves cached K/V in another dtype
+            k, v = k.to(q.dtype), v.to(q.dtype)
+        p = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, H, T, dh)
+        b, h, t, dh = out.shape
+        return self.o(out.transpose(1, 2).reshape(b, t, h * dh))
+
+
+class MLP(nn.Module):
+    def __init__(self, d: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm self-attention block (audio and context encoders)."""
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn, self.mlp, self.drop = Attention(d, heads, dropout), MLP(d, dropout), nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.ln1(x)
+        k, v = self.attn.project_kv(h)
+        x = x + self.drop(self.attn.attend(h, k, v, mask))
+        return x + self.mlp(self.ln2(x))
+
+
+class DecoderBlock(nn.Module):
+    """Pre-norm causal self-attention, cross-attention to the memory, MLP."""
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1, self.ln2, self.ln3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.self_attn, self.cross_attn = Attention(d, heads, dropout), Attention(d, heads, dropout)
+        self.mlp, self.drop = MLP(d, dropout), nn.Dropout(dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, T, d) new positions
+        self_mask: torch.Tensor,  # (T, S_past + T) bool
+        cross: tuple[torch.Tensor, torch.Tensor, torch.Tensor],  # K, V (B, H, M, dh), mask (B, 1, 1, M)
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,  # cached self K, V (B, H, S_past, dh)
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.ln1(x)
+        k, v = self.self_attn.project_kv(h)
+        if past is not None:
+            k, v = torch.cat([past[0].to(k.dtype), k], dim=2), torch.cat([past[1].to(v.dtype), v], dim=2)
+        x = x + self.drop(self.self_attn.attend(h, k, v, self_mask))
+        x = x + self.drop(self.cross_attn.attend(self.ln2(x), cross[0], cross[1], cross[2]))
+        return x + self.mlp(self.ln3(x)), k, v
+
+
+@dataclass
+class AudioMemory:
+    """Encoded audio windows and their per-decoder-layer cross-attention K/V (N windows)."""
+
+    encoded: torch.Tensor  # (N, P, d)
+    k: list[torch.Tensor]  # per layer (N, H, P, dh)
+    v: list[torch.Tensor]
+
+
+@dataclass
+class DecoderCache:
+    """Inference state for B rows: cross K/V of the memory, self K/V of the tokens so far."""
+
+    cross_k: list[torch.Tensor]  # per layer (B, H, M, dh)
+    cross_v: list[torch.Tensor]
+    cross_mask: torch.Tensor  # (B, 1, 1, M) bool
+    bias: torch.Tensor  # (B, 1, d): difficulty + onset-frame embedding added to each token
+    self_k: list[torch.Tensor]  # per layer (B, H, S, dh), S = length
+    self_v: list[torch.Tensor]
+    length: int = 0
+
+    def select(self, rows: torch.Tensor) -> DecoderCache:
+        """Rows re-indexed (beam re-ordering, duplication for beams and CFG)."""
+
+        def pick(ts: list[torch.Tensor]) -> list[torch.Tensor]:
+            return [t.index_select(0, rows) for t in ts]
+
+        return DecoderCache(
+            pick(self.cross_k), pick(self.cross_v), self.cross_mask.index_select(0, rows),
+            self.bias.index_select(0, rows), pick(self.self_k), pick(self.self_v), self.length,
+        )  # fmt: skip
+
+
+class SequenceModel(nn.Module):
+    def __init__(self, config: SequenceConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        d = c.d_model
+        layers = [nn.Conv1d(c.n_mels + c.n_structure, d, 3, padding=1), nn.GELU()]
+        for _ in range(int(math.log2(c.audio_stride))):
+            layers += [nn.Conv1d(d, d, 3, stride=2, padding=1), nn.GELU()]
+        self.audio_conv = nn.Sequential(*layers)
+        self.register_buffer("audio_pos", _sinusoids(c.audio_positions, d), persistent=False)
+        self.audio_blocks = nn.ModuleList(EncoderBlock(d, c.heads, c.dropout) for _ in range(c.audio_layers))
+        self.audio_ln = nn.LayerNorm(d)
+
+        self.token = nn.Embedding(c.vocab_size, d)
+        self.frame = nn.Embedding(c.audio_positions + 2, d)  # 0 = before the window, P + 1 = after
+        self.context_pos = nn.Embedding(c.max_context_tokens, d)
+        self.context_age = nn.Embedding(c.context_onsets + 1, d)
+        self.context_start = nn.Parameter(torch.zeros(1, 1, d))  # always-present slot: memory never empty
+        self.context_blocks = nn.ModuleList(
+            EncoderBlock(d, c.heads, c.dropout) for _ in range(c.context_layers)
+        )
+        self.context_ln = nn.LayerNorm(d)
+
+        self.difficulty = nn.Embedding(N_DIFFICULTIES + 1, d)
+        self.position = nn.Embedding(c.max_group_tokens, d)
+        self.blocks = nn.ModuleList(DecoderBlock(d, c.heads, c.dropout) for _ in range(c.layers))
+        self.ln_f = nn.LayerNorm(d)
+        self.head = nn.Linear(d, c.vocab_size, bias=False)
+        self.head.weight = self.token.weight  # tied: the vocabulary is small, the embedding learns faster
+        self.apply(_init)
+        self.register_buffer("class_weight", torch.from_numpy(class_weights(
+            c.timing_weight, c.eos_weight, c.arc_weight, c.chain_weight)), persistent=False)  # fmt: skip
+        self.register_buffer("dir_tokens", torch.tensor(DIR_TOKENS.tolist()), persistent=False)
+        self.register_buffer("token_dir", torch.tensor(TOKEN_DIRECTION.tolist()), persistent=False)
+        self.register_buffer(
+            "dir_parity", torch.tensor((*DIRECTION_PARITY, 0)), persistent=False
+        )  # [-1] = none
+
+    # ------------------------------------------------------------------ memory
+    def encode_audio(self, mel: torch.Tensor, structure: torch.Tensor) -> torch.Tensor:
+        """mel (N, n_mels, W), structure (N, n_structure, W), W <= audio_window -> (N, ceil(W/stride), d)."""
+        mel = (mel - mel.mean(dim=(1, 2), keepdim=True)) / mel.std(dim=(1, 2), keepdim=True).clamp_min(0.5)
+        x = self.audio_conv(torch.cat([mel, structure], dim=1)).transpose(1, 2)  # (N, P, d)
+        x = x + self.audio_pos[: x.shape[1]].to(x.dtype)
+        for block in self.audio_blocks:
+            x = block(x)
+        return self.audio_ln(x)
+
+    def frame_bucket(self, frames: torch.Tensor) -> torch.Tensor:
+        """Window-relative frames -> embedding index: 0 before, 1 + frame // stride inside, P + 1 after."""
+        p = self.config.audio_positions
+        return (torch.div(frames, self.config.audio_stride, rounding_mode="floor").clamp(-1, p) + 1).long()
+
+    def encode_context(self, inputs: SequenceInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> memory (B, 1 + C', d) and valid mask (B, 1 + C') for the last C' <= max_context_tokens tokens."""
+        n = self.config.max_context_tokens
+        ctx, age, frame = inputs.context[:, -n:], inputs.context_age[:, -n:], inputs.context_frame[:, -n:]
+        pos = torch.arange(ctx.shape[1], device=ctx.device)
+        x = (
+            self.token(ctx)
+            + self.context_pos(pos)[None]
+            + self.context_age(age.clamp(0, self.config.context_onsets))
+        )
+        x = x + self.frame(self.frame_bucket(frame))
+        x = torch.cat([self.context_start.expand(x.shape[0], 1, -1).to(x.dtype), x], dim=1)
+        valid = torch.cat([torch.ones_like(ctx[:, :1], dtype=torch.bool), ctx != PAD], dim=1)  # (B, 1 + C)
+        for block in self.context_blocks:
+            x = block(x, valid[:, None, None, :])
+        return self.context_ln(x), valid
+
+    def audio_memory(self, mel: torch.Tensor, structure: torch.Tensor) -> AudioMemory:
+        """Encode N windows once and project them to every decoder layer's cross K/V."""
+        enc = self.encode_audio(mel, structure)
+        kv = [block.cross_attn.project_kv(enc) for block in self.blocks]
+        return AudioMemory(enc, [k for k, _ in kv], [v for _, v in kv])
+
+    def _cross(self, audio: AudioMemory, inputs: SequenceInputs) -> tuple[list, list, torch.Tensor]:
+        ctx, valid = self.encode_context(inputs)
+        ks, vs = [], []
+        for i, block in enumerate(self.blocks):
+            ck, cv = block.cross_attn.project_kv(ctx)
+            ks.append(torch.cat([audio.k[i][inputs.window].to(ck.dtype), ck], dim=2))
+            vs.append(torch.cat([audio.v[i][inputs.window].to(cv.dtype), cv], dim=2))
+        audio_valid = torch.ones(
+            valid.shape[0], audio.encoded.shape[1], dtype=torch.bool, device=valid.device
+        )
+        return ks, vs, torch.cat([audio_valid, valid], dim=1)[:, None, None, :]
+
+    def condition(self, difficulty: torch.Tensor, onset: torch.Tensor) -> torch.Tensor:
+        """(B, 1, d) added to every decoder token: the difficulty and the onset's place in the window."""
+        return (self.difficulty(difficulty) + self.frame(self.frame_bucket(onset)))[:, None, :]
+
+    # ------------------------------------------------------------------ decoder
+    def _decode(self, tokens: torch.Tensor, start: int, bias: torch.Tensor, cross: tuple, past: list | None):
+        t = tokens.shape[1]
+        if start + t > self.config.max_group_tokens:
+            raise ValueError(f"group longer than max_group_tokens={self.config.max_group_tokens}")
+        pos = torch.arange(start, start + t, device=tokens.device)
+        x = self.token(tokens) + self.position(pos)[None] + bias
+        # query i (absolute start + i) may see keys 0 .. start + i
+        mask = torch.ones(t, start + t, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
+        new_k, new_v = [], []
+        for i, block in enumerate(self.blocks):
+            x, k, v = block(x, mask, (cross[0][i], cross[1][i], cross[2]), None if past is None else past[i])
+            new_k.append(k)
+            new_v.append(v)
+        return self.head(self.ln_f(x)), new_k, new_v
+
+    def forward(self, inputs: SequenceInputs, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B, T, vocab) for tokens (B, T) = [BOS, t1 .., EOS, PAD ..]:
+        logits[:, i] predict tokens[:, i + 1]. No cache: this is the training path."""
+        difficulty = inputs.difficulty
+        if self.training and self.config.cond_dropout > 0:
+            drop = torch.rand(difficulty.shape, device=difficulty.device) < self.config.cond_dropout
+            difficulty = torch.where(drop, torch.full_like(difficulty, N_DIFFICULTIES), difficulty)
+        cross = self._cross(self.audio_memory(inputs.mel, inputs.structure), inputs)
+        logits, _, _ = self._decode(tokens, 0, self.condition(difficulty, inputs.onset), cross, None)
+        return logits
+
+    @torch.no_grad()
+    def start_cache(self, inputs: SequenceInputs, audio: AudioMemory | None = None) -> DecoderCache:
+        """An empty cache for inputs' B rows (pass `audio` from `audio_memory` to reuse encoded windows)."""
+        audio = audio if audio is not None else self.audio_memory(inputs.mel, inputs.structure)
+        ks, vs, mask = self._cross(audio, inputs)
+        empty = ks[0][:, :, :0]
+        n = len(self.blocks)
+        return DecoderCache(
+            ks, vs, mask, self.condition(inputs.difficulty, inputs.onset), [empty] * n, [empty] * n
+        )
+
+    @torch.no_grad()
+    def step(self, tokens: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
+        """Feed tokens (B, T) after the cached ones; returns their logits (B, T, vocab); extends `cache`."""
+        cross = (cache.cross_k, cache.cross_v, cache.cross_mask)
+        past = list(zip(cache.self_k, cache.self_v, strict=True))
+        logits, cache.self_k, cache.self_v = self._decode(tokens, cache.length, cache.bias, cross, past)
+        cache.length += tokens.shape[1]
+        return logits
+
+    # ------------------------------------------------------------------ loss
+    def loss(self, logits: torch.Tensor, tokens: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.loss_terms(logits, tokens, context)["loss"]
+
+    def loss_terms(
+        self, logits: torch.Tensor, tokens: torch.Tensor, context: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """fp32 loss of logits (B, T, V) for tokens (B, T) (targets tokens[:, 1:], PAD ignored) and
+        the row's context (B, C) (for the parity term). Keys: loss, ce, parity."""
+        c = self.config
+        logp = F.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
+        target = tokens[:, 1:]
+        nll = -logp.gather(-1, target[..., None])[..., 0]
+        ce_tok = (1 - c.label_smoothing) * nll - c.label_smoothing * logp.mean(dim=-1)
+        w = self.class_weight[target] * (target != PAD)
+        ce = (ce_tok * w).sum() / w.sum().clamp_min(1e-6)
+        parity = self.parity_penalty(logits, tokens, context)
+        return {"loss": ce + c.parity_weight * parity, "ce": ce.detach(), "parity": parity.detach()}
+
+    def parity_penalty(
+        self, logits: torch.Tensor, tokens: torch.Tensor, context: torch.Tensor
+    ) -> torch.Tensor:
+        """Expected parity repeats, averaged over (row, hand) pairs that have a previous note and a note
+        now: sum over d of p(DIR_d | teacher-forced prefix) * [parity(d) == parity(previous)] != 0."""
+        b, t = tokens.shape
+        rows = torch.arange(b, device=tokens.device)
+        total = logits.new_zeros((), dtype=torch.float32)
+        count = logits.new_zeros((), dtype=torch.float32)
+        for hand in (0, 1):
+            prev = torch.full((b,), -1, dtype=torch.long, device=tokens.device)
+            if context.shape[1] >= 3:
+                is_note = (context[:, :-2] == NOTE[hand]) & (self.token_dir[context[:, 2:]] >= 0)
+                idx = torch.where(
+                    is_note, torch.arange(context.shape[1] - 2, device=context.device), -1
+                ).amax(1)
+                prev = torch.where(idx >= 0, self.token_dir[context[rows, idx.clamp_min(0) + 2]], -1)
+            prev_parity = self.dir_parity[prev]  # index -1 is the trailing 0 ("none")
+            if t < 3:
+                continue
+            is_cur = (tokens[:, :-2] == NOTE[hand]) & (self.token_dir[tokens[:, 2:]] >= 0)
+            first = torch.where(is_cur, torch.arange(t - 2, device=tokens.device), t).amin(1)  # (B,)
+            use = (first < t - 2) & (prev_parity != 0)
+            dir_logits = logits[rows, (first + 1).clamp_max(t - 1)][:, self.dir_tokens].float()  # (B, 9)
+            repeats = (self.dir_parity[:9][None, :] == prev_parity[:, None]).float()
+            expected = (dir_logits.softmax(-1) * repeats).sum(-1)
+            total = total + (expected * use).sum()
+            count = count + use.sum()
+        return total / count.clamp_min(1.0)
+
+
+def _init(m: nn.Module) -> None:
+    if isinstance(m, nn.Linear | nn.Embedding):
+        nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+def _sinusoids(length: int, channels: int) -> torch.Tensor:
+    """(length, channels) sinusoidal positions."""
+    half = channels // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half) / max(half - 1, 1))
+    angles = torch.arange(length)[:, None] * freqs[None, :]
+    pe = torch.cat([angles.sin(), angles.cos()], dim=1)
+    return F.pad(pe, (0, channels - pe.shape[1])) if pe.shape[1] < channels else pe
+
+
+def build_context(
+    groups: list[list[list[int]]], frames: list[list[int]], max_tokens: int, context_onsets: int = 8
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Context tensors for B rows from each row's previous groups (oldest first, token lists) and their
+    window-relative onset frames: (context, context_age, context_frame), each (B, C) long, left-padded
+    with PAD so the newest token is last; only the last `context_onsets` groups and `max_tokens` tokens."""
+    rows = []
+    for gs, fs in zip(groups, frames, strict=True):
+        gs, fs = (
+            gs[-context_onsets:] if context_onsets else [],
+            fs[-context_onsets:] if context_onsets else [],
+        )
+        toks, ages, frs = [], [], []
+        for age, (g, f) in enumerate(zip(gs, fs, strict=True)):
+            toks += list(g)
+            ages += [len(gs) - age] * len(g)
+            frs += [int(f)] * len(g)
+        rows.append((toks[-max_tokens:], ages[-max_tokens:], frs[-max_tokens:]))
+    width = max(1, max(len(r[0]) for r in rows)) if rows else 1
+    out = torch.zeros(3, len(rows), width, dtype=torch.long)
+    out[0] = PAD
+    for i, (toks, ages, frs) in enumerate(rows):
+        if toks:
+            out[0, i, -len(toks) :] = torch.tensor(toks)
+            out[1, i, -len(toks) :] = torch.tensor(ages)
+            out[2, i, -len(toks) :] = torch.tensor(frs)
+    return out[0], out[1], out[2]
+
+
+def group_tensor(groups: list[list[int]], length: int | None = None) -> torch.Tensor:
+    """(B, T) long decoder tokens [BOS, group.., PAD..] from group token lists (EOS included)."""
+    width = length or 1 + max((len(g) for g in groups), default=0)
+    out = torch.full((len(groups), width), PAD, dtype=torch.long)
+    out[:, 0] = BOS
+    for i, g in enumerate(groups):
+        out[i, 1 : 1 + len(g)] = torch.tensor(g[: width - 1], dtype=torch.long)
+    return out
