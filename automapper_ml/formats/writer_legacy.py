@@ -27,6 +27,7 @@ from automapper_ml.formats.model import (
     Chain,
     ColorNote,
     Difficulty,
+    LightEvent,
     Obstacle,
     RotationEvent,
     Timing,
@@ -66,9 +67,8 @@ def _v2_custom(obj: dict[str, Any], **custom: Any) -> dict[str, Any]:
     return obj
 
 
-def _v2_note(n, fake: bool, lossy: bool) -> dict[str, Any]:
-    if n.angle and not lossy:
-        raise UnsupportedVersionError("v2 notes have no angle offset; write v3, or pass lossy=True")
+def _v2_note(n: ColorNote, fake: bool) -> dict[str, Any]:
+    # The angle offset is dropped: difficulty_to_v2 refuses notes that have one unless lossy.
     obj = {
         "_time": num(n.beat),
         "_lineIndex": integer(n.x),
@@ -79,13 +79,18 @@ def _v2_note(n, fake: bool, lossy: bool) -> dict[str, Any]:
     return _v2_custom(obj, _fake=True if fake else None, _interactable=False if n.uninteractable else None)
 
 
-def _v2_bomb(b, fake: bool) -> dict[str, Any]:
-    obj = {"_time": num(b.beat), "_lineIndex": integer(b.x), "_lineLayer": integer(b.y), "_type": 3}
-    obj["_cutDirection"] = 0
+def _v2_bomb(b: BombNote, fake: bool) -> dict[str, Any]:
+    obj = {
+        "_time": num(b.beat),
+        "_lineIndex": integer(b.x),
+        "_lineLayer": integer(b.y),
+        "_type": 3,
+        "_cutDirection": 0,
+    }
     return _v2_custom(obj, _fake=True if fake else None, _interactable=False if b.uninteractable else None)
 
 
-def _v2_obstacle(o, fake: bool) -> dict[str, Any]:
+def _v2_obstacle(o: Obstacle, fake: bool) -> dict[str, Any]:
     y, h = integer(o.y), integer(o.height)
     obj: dict[str, Any] = {"_time": num(o.beat), "_lineIndex": integer(o.x)}
     if (y, h) == (0, 5):
@@ -98,7 +103,7 @@ def _v2_obstacle(o, fake: bool) -> dict[str, Any]:
     return _v2_custom(obj, _fake=True if fake else None, _interactable=False if o.uninteractable else None)
 
 
-def _v2_arc(a) -> dict[str, Any]:
+def _v2_arc(a: Arc) -> dict[str, Any]:
     return {
         "_colorType": integer(a.color),
         "_headTime": num(a.beat),
@@ -125,7 +130,7 @@ def v2_rotation_value(degrees: float) -> int:
     raise UnsupportedVersionError(f"a v2 lane rotation must be whole degrees in -360..360, got {degrees!r}")
 
 
-def _v2_event(e) -> dict[str, Any]:
+def _v2_event(e: LightEvent) -> dict[str, Any]:
     obj = {
         "_time": num(e.beat),
         "_type": integer(e.type),
@@ -149,12 +154,19 @@ def difficulty_to_v2(beatmap: BeatMap, diff: Difficulty, *, lossy: bool = False)
     Lists are merged by beat without reordering any one list.
     """
     where = diff.key
-    if (diff.chains or diff.fake_chains) and not lossy:
-        raise UnsupportedVersionError(f"{where}: v2 files cannot hold chains; write v3, or pass lossy=True")
+    lost = []
+    if diff.chains or diff.fake_chains:
+        lost.append("chains")
+    if any(n.angle for n in (*diff.notes, *diff.fake_notes)):
+        lost.append("note angle offsets")
+    if lost and not lossy:
+        raise UnsupportedVersionError(
+            f"{where}: v2 files cannot hold {' or '.join(lost)}; write v3, or pass lossy=True"
+        )
     notes = [
-        convert_all(f"{where} _notes", diff.notes, lambda n: _v2_note(n, False, lossy)),
+        convert_all(f"{where} _notes", diff.notes, lambda n: _v2_note(n, False)),
         convert_all(f"{where} _notes(bombs)", diff.bombs, lambda b: _v2_bomb(b, False)),
-        convert_all(f"{where} _notes(fake)", diff.fake_notes, lambda n: _v2_note(n, True, lossy)),
+        convert_all(f"{where} _notes(fake)", diff.fake_notes, lambda n: _v2_note(n, True)),
         convert_all(f"{where} _notes(fake bombs)", diff.fake_bombs, lambda b: _v2_bomb(b, True)),
     ]
     obstacles = [
