@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"{name} must be >= 0")
     if args.min_interval < 0 or not 0 <= args.min_rating <= 1:
         raise CommandError("--min-interval must be >= 0 and --min-rating within 0..1")
+    if args.max_nps is not None and not args.max_nps > 0:
+        raise CommandError("--max-nps must be > 0")
     filters = FilterOptions(
         min_rating=args.min_rating or None,
         min_year=args.min_year or None,

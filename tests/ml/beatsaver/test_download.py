@@ -208,6 +208,8 @@ def test_cli_downloads_and_fails_loudly_on_a_moved_endpoint(stub, tmp_path, monk
 
     assert cli_main(["download", "--quota", "lawless:3"]) == 2
     assert "bad quota" in capsys.readouterr().err
+    assert cli_main(["download", "--max-nps", "0"]) == 2
+    assert "--max-nps" in capsys.readouterr().err
 
     stub.search_404 = True
     assert cli_main(["download", "--min-interval", "0", "--no-progress", "--home", str(tmp_path / "h2")]) == 2
