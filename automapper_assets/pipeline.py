@@ -63,7 +63,12 @@ def ensure_corpus(home: Path) -> str:
         raise SystemExit(f"{raw} has no zips and the demo generator is unavailable ({exc})") from None
     started = time.monotonic()
     report = generate_demo_corpus(home, DemoConfig())
-    return f"generated the demo corpus into {raw} in {time.monotonic() - started:.1f} s ({report})"
+    counts = ", ".join(
+        f"{len(v)} {k}"
+        for k in ("songs", "maps", "broken")
+        if isinstance(v := getattr(report, k, None), tuple)
+    )
+    return f"generated the demo corpus into {raw} in {time.monotonic() - started:.1f} s ({counts})"
 
 
 def load_definitions() -> dg.Definitions:
