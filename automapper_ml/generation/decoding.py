@@ -1,0 +1,387 @@
+"""Stage-2 decoding: one note group per onset, grammar-constrained, KV-cached, batched.
+
+`decode_groups` decodes one group for each of B rows (onsets) at once; `decode_song` walks a song's
+onsets. What makes it fast, and why it is organised this way:
+
+- Rows are decoded in lock-step: every row of the batch is (onset x beam x CFG pass), so one
+  `SequenceModel.step` per token serves all of them. The cache (`DecoderCache`) holds each row's
+  cross-attention K/V (audio window + context, projected once per group) and the self-attention
+  K/V of the tokens so far; `use_cache=False` recomputes the whole forward every step (benchmark
+  baseline and the test that both give the same tokens).
+- Classifier-free guidance runs the unconditional rows (difficulty = `N_DIFFICULTIES`) in the
+  same batch and mixes raw logits `uncond + s * (cond - uncond)`; s = 1 skips those rows entirely.
+- Grammar: each hypothesis carries an incremental grammar state (`tokenizer.NoteState`); its
+  `allowed()` mask is applied as -inf before softmax, so every sampled/searched token keeps the
+  sequence decodable. `min_length` masks EOS until that many tokens came before it (when the
+  grammar has another choice); near `max_length` objects that could not finish in the remaining
+  budget are masked too, so a group is only cut (`complete=False`) in pathological cases.
+- `decode_song` splits the onsets into `streams` contiguous runs decoded side by side (the
+  autoregressive dependency is only within a run; each run's first onset starts without context,
+  like the song's first, and each run's last group closes its arcs, so the concatenation is
+  grammatical). Audio windows sit on a half-window grid, each encoded once for the whole song;
+  each onset reads the window whose centre is nearest, so it lies in the middle half of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+
+from automapper_ml.models.onset import N_DIFFICULTIES
+from automapper_ml.models.sequence import AudioMemory, SequenceInputs, SequenceModel, build_context
+from automapper_ml.tokenizer import ANGLE0, ANGLE_VALUES, ATTRIBUTES, BOS, EOS, NoteGrammar
+
+Strategy = Literal["greedy", "beam", "sample"]
+
+
+def _min_tail(vocab: int) -> np.ndarray:
+    """Fewest tokens (EOS included) a group needs after choosing each token: objects must finish."""
+    tail = np.ones(vocab, dtype=np.int64)
+    for token, spec in ATTRIBUTES.items():
+        tail[token] = 1 + len(spec) + 1
+    tail[ANGLE0 : ANGLE0 + len(ANGLE_VALUES)] = 2
+    return tail
+
+
+class GrammarState(Protocol):
+    """The incremental grammar decoding needs (tokenizer.NoteState satisfies it)."""
+
+    def allowed(self, closing: bool = False) -> np.ndarray: ...
+    def advance(self, token: int, closing: bool = False) -> GrammarState: ...
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    strategy: Strategy = "greedy"  # "greedy" (argmax), "beam" (beam search) or "sample" (nucleus)
+    beam_size: int = 4  # hypotheses kept per row with strategy "beam"
+    length_penalty: float = 1.0  # beam ranking: sum log p / length ** length_penalty (0: raw sum)
+    temperature: float = 1.0  # "sample": logits divided by this before top-p
+    top_p: float = 0.9  # "sample": smallest set of tokens holding this probability mass
+    cfg_scale: float = 1.0  # classifier-free guidance: uncond + s * (cond - uncond); 1 = conditional only
+    min_length: int = 0  # EOS is masked until this many tokens precede it (grammar permitting)
+    max_length: int = 48  # most tokens per group, EOS included (< config.max_group_tokens)
+    seed: int = 0  # "sample": seed of the torch.Generator when none is passed
+    use_cache: bool = True  # False recomputes the full forward every step (benchmark / test baseline)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("greedy", "beam", "sample"):
+            raise ValueError(f"unknown decoding strategy {self.strategy!r} (greedy, beam, sample)")
+        if self.beam_size < 1 or self.max_length < 1 or self.min_length < 0:
+            raise ValueError("beam_size and max_length must be >= 1, min_length >= 0")
+        if not (self.temperature > 0 and 0 < self.top_p <= 1):
+            raise ValueError("temperature must be > 0 and top_p in (0, 1]")
+
+
+@dataclass(frozen=True)
+class DecodingResult:
+    tokens: list[list[int]]  # per row: the group's tokens, EOS last when complete
+    log_prob: list[float]  # per row: sum of log p of the chosen tokens (guided, masked distribution)
+    score: list[float]  # per row: the ranking score (beam: length-normalised; else = log_prob)
+    states: list[GrammarState]  # per row: grammar state after the group (carries open arcs onward)
+    complete: list[bool]  # per row: False when max_length cut the group before EOS
+    beams: list[list[tuple[list[int], float]]] | None = None  # "beam": finished hypotheses, best first
+
+
+class _Rows:
+    """Next-token logits for R = (1 + cfg) * B * K rows, cached or recomputed from scratch."""
+
+    def __init__(self, model: SequenceModel, inputs: SequenceInputs, audio: AudioMemory | None,
+                 k: int, cfg_scale: float, use_cache: bool) -> None:  # fmt: skip
+        b, cfg = inputs.window.shape[0], cfg_scale != 1.0
+        self.scale = cfg_scale
+        base = torch.arange(b, device=inputs.window.device).repeat_interleave(k)
+        self.bk, self.cfg, self.model = b * k, cfg, model
+        if cfg:
+            base = torch.cat([base, base])
+        uncond = torch.arange(base.shape[0], device=base.device) >= self.bk
+        self.use_cache = use_cache
+        if use_cache:
+            self.cache = model.start_cache(inputs, audio).select(base)
+            if cfg:
+                diff = torch.where(uncond, N_DIFFICULTIES, inputs.difficulty[base])
+                self.cache.bias = model.condition(diff, inputs.onset[base])
+        else:
+            rows = inputs.select(base)
+            self.inputs = replace(rows, difficulty=torch.where(uncond, N_DIFFICULTIES, rows.difficulty))
+
+    @torch.no_grad()
+    def logits(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq (B*K, t) tokens so far -> guided logits (B*K, V) of the next token, fp32."""
+        full = torch.cat([seq, seq]) if self.cfg else seq
+        if self.use_cache:
+            out = self.model.step(full[:, self.cache.length :], self.cache)[:, -1].float()
+        else:
+            out = self.model(self.inputs, full)[:, -1].float()
+        if not self.cfg:
+            return out
+        cond, uncond = out[: self.bk], out[self.bk :]
+        return uncond + self.scale * (cond - uncond)
+
+    def reorder(self, src: torch.Tensor) -> None:
+        if self.use_cache:
+            self.cache = self.cache.select(torch.cat([src, src + self.bk]) if self.cfg else src)
+
+
+def decode_groups(
+    model: SequenceModel,
+    inputs: SequenceInputs,
+    options: DecodingOptions = DecodingOptions(),
+    states: Sequence[GrammarState] | None = None,
+    closing: Sequence[bool] | None = None,
+    prefixes: Sequence[Sequence[int]] | None = None,
+    audio: AudioMemory | None = None,
+    generator: torch.Generator | None = None,
+) -> DecodingResult:
+    """Decode one group for each of the B rows of `inputs`.
+
+    states: grammar state per row before its group (default `NoteGrammar.start()`); closing: rows
+    whose group ends the sequence (no arc may stay open); prefixes: tokens forced at the start of a
+    row's group (e.g. the timing tokens of a known onset), each must be grammatical; audio: the
+    pre-encoded windows of `inputs.mel` (`model.audio_memory`) to skip re-encoding."""
+    model.eval()
+    b = int(inputs.window.shape[0])
+    if options.max_length >= model.config.max_group_tokens:
+        raise ValueError(f"max_length must be < max_group_tokens ({model.config.max_group_tokens})")
+    states = list(states) if states is not None else [NoteGrammar.start() for _ in range(b)]
+    closing = list(closing) if closing is not None else [False] * b
+    prefixes = [list(p) for p in prefixes] if prefixes is not None else [[] for _ in range(b)]
+    if not (len(states) == len(closing) == len(prefixes) == b):
+        raise ValueError("states, closing and prefixes need one entry per row")
+    k = options.beam_size if options.strategy == "beam" else 1
+    rows = _Rows(model, inputs, audio, k, options.cfg_scale, options.use_cache)
+    if options.strategy == "beam":
+        return _beam(rows, b, k, states, closing, prefixes, options, model.config.vocab_size)
+    gen = generator
+    if options.strategy == "sample" and gen is None:
+        gen = torch.Generator().manual_seed(options.seed)
+    return _single(rows, b, states, closing, prefixes, options, model.config.vocab_size, gen)
+
+
+def _mask(state: GrammarState, closing: bool, prefix: list[int], t: int, opt: DecodingOptions,
+          tail: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Allowed next tokens (V,) bool for a hypothesis with t tokens so far."""
+    allowed = state.allowed(closing)
+    if t < len(prefix):
+        if not allowed[prefix[t]]:
+            raise ValueError(f"forced prefix token {prefix[t]} is not grammatical at position {t}")
+        m = np.zeros_like(allowed)
+        m[prefix[t]] = True
+        return m
+    m = allowed & (tail <= opt.max_length - t)  # what could still finish inside the budget
+    if t < opt.min_length and m[EOS] and m.sum() > 1:
+        m[EOS] = False
+    if not m.any():  # nothing finishes in time: stay grammatical, the group will be cut
+        m = allowed.copy()
+    return m
+
+
+def _masked(logits: torch.Tensor, masks: list[np.ndarray]) -> torch.Tensor:
+    allow = torch.from_numpy(np.stack(masks)).to(logits.device)
+    return logits.masked_fill(~allow, float("-inf"))
+
+
+def _single(rows: _Rows, b: int, states: list, closing: list, prefixes: list, opt: DecodingOptions,
+            vocab: int, gen: torch.Generator | None) -> DecodingResult:  # fmt: skip
+    tail = _min_tail(vocab)
+    seq = torch.full((b, 1), BOS, dtype=torch.long, device=rows.model.head.weight.device)
+    out: list[list[int]] = [[] for _ in range(b)]
+    logp_sum = [0.0] * b
+    done = [False] * b
+    for t in range(opt.max_length):
+        logits = rows.logits(seq)
+        masks = [_mask(states[i], closing[i], prefixes[i], t, opt, tail) for i in range(b)]
+        masked = _masked(logits, masks)
+        logp = torch.log_softmax(masked, dim=-1)
+        if opt.strategy == "greedy":
+            tok = masked.argmax(-1)
+        else:
+            tok = _nucleus(masked / opt.temperature, opt.top_p, gen)
+        chosen = logp.gather(1, tok[:, None])[:, 0].tolist()
+        tok_list = tok.tolist()
+        for i in range(b):
+            if done[i]:
+                tok_list[i] = EOS
+                continue
+            out[i].append(tok_list[i])
+            logp_sum[i] += chosen[i]
+            states[i] = states[i].advance(tok_list[i], closing[i])
+            done[i] = tok_list[i] == EOS
+        if all(done):
+            break
+        seq = torch.cat([seq, torch.tensor(tok_list, device=seq.device)[:, None]], dim=1)
+    return DecodingResult(out, logp_sum, list(logp_sum), states, [g[-1:] == [EOS] for g in out])
+
+
+def _nucleus(logits: torch.Tensor, top_p: float, gen: torch.Generator | None) -> torch.Tensor:
+    """One token per row from the smallest top set holding `top_p` of the mass (-inf never drawn)."""
+    probs = torch.softmax(logits, dim=-1)
+    sorted_p, order = probs.sort(dim=-1, descending=True)
+    keep = (sorted_p.cumsum(-1) - sorted_p) < top_p  # the first token is always kept
+    sorted_p = torch.where(keep & (sorted_p > 0), sorted_p, 0.0)
+    pick = torch.multinomial(sorted_p.cpu(), 1, generator=gen).to(logits.device)
+    return order.gather(1, pick)[:, 0]
+
+
+def _beam(rows: _Rows, b: int, k: int, states: list, closing: list, prefixes: list,
+          opt: DecodingOptions, vocab: int) -> DecodingResult:  # fmt: skip
+    tail = _min_tail(vocab)
+    everything = np.ones(vocab, dtype=bool)  # dead slots (score -inf) are never expanded anyway
+    device = rows.model.head.weight.device
+    seq = torch.full((b * k, 1), BOS, dtype=torch.long, device=device)
+    hyp_states = [s for s in states for _ in range(k)]
+    hyp_tokens: list[list[int]] = [[] for _ in range(b * k)]
+    scores = torch.full((b, k), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # all beams start identical: expand only the first
+    finished: list[list[tuple[float, float, list[int], GrammarState]]] = [[] for _ in range(b)]
+    done = [False] * b
+    for t in range(opt.max_length):
+        logits = rows.logits(seq)
+        live = (scores.view(-1) > float("-inf")).tolist()
+        masks = [
+            _mask(hyp_states[r], closing[r // k], prefixes[r // k], t, opt, tail) if live[r] else everything
+            for r in range(b * k)
+        ]
+        logp = torch.log_softmax(_masked(logits, masks), dim=-1)  # (B*K, V)
+        cand = (scores.view(-1, 1) + logp).view(b, k * vocab)
+        top_v, top_i = cand.topk(min(2 * k, k * vocab), dim=1)
+        top_v, top_i = top_v.tolist(), top_i.tolist()
+        src, new_tok, new_scores = [], [], []
+        for i in range(b):
+            picked: list[tuple[int, int, float]] = []
+            if not done[i]:
+                for val, idx in zip(top_v[i], top_i[i], strict=True):
+                    if val == float("-inf") or len(picked) == k:
+                        break
+                    beam, tok = divmod(idx, vocab)
+                    r = i * k + beam
+                    if tok == EOS:
+                        n = len(hyp_tokens[r]) + 1
+                        norm = val / n**opt.length_penalty
+                        state = hyp_states[r].advance(EOS, closing[i])
+                        finished[i].append((norm, val, hyp_tokens[r] + [EOS], state))
+                    else:
+                        picked.append((beam, tok, val))
+                done[i] = len(finished[i]) >= k or not picked
+            while len(picked) < k:  # dead slots keep shapes: score -inf, never expanded
+                picked.append((picked[0][0] if picked else 0, EOS, float("-inf")))
+            for beam, tok, val in picked:
+                src.append(i * k + beam)
+                new_tok.append(tok)
+                new_scores.append(val)
+        if all(done):
+            break
+        hyp_tokens = [hyp_tokens[s] + [tok] for s, tok in zip(src, new_tok, strict=True)]
+        hyp_states = [
+            hyp_states[s].advance(tok, closing[s // k]) if v > float("-inf") else hyp_states[s]
+            for s, tok, v in zip(src, new_tok, new_scores, strict=True)
+        ]
+        src_t = torch.tensor(src, device=device)
+        rows.reorder(src_t)
+        scores = torch.tensor(new_scores, device=device).view(b, k)
+        seq = torch.cat([seq[src_t], torch.tensor(new_tok, device=device)[:, None]], dim=1)
+    out_tokens, out_logp, out_score, out_states, complete, beams = [], [], [], [], [], []
+    for i in range(b):
+        hyps = sorted(finished[i], key=lambda h: -h[0])
+        if not hyps:  # cut by max_length: keep the best live beam, marked incomplete
+            r = i * k + int(scores[i].argmax())
+            hyps = [(float(scores[i].max()), float(scores[i].max()), hyp_tokens[r], hyp_states[r])]
+        out_tokens.append(hyps[0][2])
+        out_score.append(hyps[0][0])
+        out_logp.append(hyps[0][1])
+        out_states.append(hyps[0][3])
+        complete.append(hyps[0][2][-1:] == [EOS])
+        beams.append([(h[2], h[0]) for h in hyps])
+    return DecodingResult(out_tokens, out_logp, out_score, out_states, complete, beams)
+
+
+@dataclass(frozen=True)
+class SongDecoding:
+    groups: list[list[int]]  # per onset: its group's tokens (EOS last)
+    complete: list[bool]  # per onset: False when max_length cut the group
+    windows: int  # audio windows encoded (once each)
+
+
+def window_grid(n_frames: int, window: int) -> tuple[int, int]:
+    """(hop, count): windows start every hop = window // 2 frames and cover the song."""
+    hop = max(1, window // 2)
+    return hop, max(1, math.ceil(max(n_frames - window, 0) / hop) + 1)
+
+
+@torch.no_grad()
+def decode_song(
+    model: SequenceModel,
+    mel: np.ndarray | torch.Tensor,
+    structure: np.ndarray | torch.Tensor,
+    onset_frames: Sequence[int] | np.ndarray,
+    difficulty: int,
+    options: DecodingOptions = DecodingOptions(),
+    streams: int = 8,
+    prefixes: Sequence[Sequence[int]] | None = None,
+    window_batch: int = 16,
+) -> SongDecoding:
+    """One group per onset of a song: mel (n_mels, T), structure (n_structure, T), sorted onset frames.
+
+    `streams` runs of consecutive onsets are decoded side by side (see module docstring);
+    prefixes (one per onset) force each group's first tokens, e.g. timing tokens from the beat grid."""
+    device = model.head.weight.device
+    cfg = model.config
+    onsets = np.asarray(onset_frames, dtype=np.int64)
+    if onsets.ndim != 1 or (len(onsets) > 1 and np.any(np.diff(onsets) < 0)):
+        raise ValueError("onset_frames must be a sorted 1-D sequence of frame indices")
+    if prefixes is not None and len(prefixes) != len(onsets):
+        raise ValueError("prefixes needs one entry per onset")
+    feats = torch.cat(
+        [torch.as_tensor(mel, dtype=torch.float32), torch.as_tensor(structure, dtype=torch.float32)]
+    )
+    n_frames, w = feats.shape[1], cfg.audio_window
+    hop, n_win = window_grid(n_frames, w)
+    windows = torch.zeros(n_win, feats.shape[0], w)
+    for j in range(n_win):
+        part = feats[:, j * hop : j * hop + w]
+        windows[j, :, : part.shape[1]] = part
+    windows = windows.to(device)
+    mel_w, struct_w = windows[:, : cfg.n_mels], windows[:, cfg.n_mels :]
+    model.eval()
+    parts = [model.audio_memory(mel_w[i : i + window_batch], struct_w[i : i + window_batch])
+             for i in range(0, n_win, window_batch)]  # fmt: skip
+    audio = AudioMemory(
+        torch.cat([p.encoded for p in parts]),
+        [torch.cat([p.k[layer] for p in parts]) for layer in range(cfg.layers)],
+        [torch.cat([p.v[layer] for p in parts]) for layer in range(cfg.layers)],
+    )
+    win_of = np.clip(np.rint((onsets - w / 2) / hop), 0, n_win - 1).astype(np.int64)
+    runs = [r.tolist() for r in np.array_split(np.arange(len(onsets)), max(1, min(streams, len(onsets))))]
+    runs = [r for r in runs if r]
+    groups: list[list[int]] = [[] for _ in onsets]
+    complete = [True] * len(onsets)
+    run_states = [NoteGrammar.start(first=r[0] == 0) for r in runs]
+    gen = torch.Generator().manual_seed(options.seed)
+    for step in range(max((len(r) for r in runs), default=0)):
+        active = [s for s, r in enumerate(runs) if step < len(r)]
+        idx = [runs[s][step] for s in active]
+        ctx_groups, ctx_frames = [], []
+        for s in active:
+            prev = runs[s][max(0, step - cfg.context_onsets) : step]
+            start = win_of[runs[s][step]] * hop
+            ctx_groups.append([groups[p] for p in prev])
+            ctx_frames.append([int(onsets[p] - start) for p in prev])
+        ctx, age, frame = build_context(ctx_groups, ctx_frames, cfg.max_context_tokens, cfg.context_onsets)
+        inputs = SequenceInputs(
+            mel_w, struct_w, torch.as_tensor(win_of[idx], device=device),
+            torch.as_tensor(onsets[idx] - win_of[idx] * hop, device=device),
+            ctx.to(device), age.to(device), frame.to(device),
+            torch.full((len(idx),), int(difficulty), dtype=torch.long, device=device),
+        )  # fmt: skip
+        res = decode_groups(
+            model, inputs, options, [run_states[s] for s in active], [step == len(runs[s]) - 1 for s in active],
+            [prefixes[i] for i in idx] if prefixes is not None else None, audio, gen,
+        )  # fmt: skip
+        for j, s in enumerate(active):
+            groups[idx[j]], complete[idx[j]] = res.tokens[j], res.complete[j]
+            run_states[s] = res.states[j]
+    return SongDecoding(groups, complete, n_win)
