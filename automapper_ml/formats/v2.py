@@ -195,4 +195,6 @@ def _bpm_changes(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
         for _, r in iter_objects(get_array(holder, key, filename), filename, array):
             bpm_key = "_BPM" if "_BPM" in r.obj else "_bpm"
             diff.bpm_changes.append(BpmChange(r.beat("_time"), r.number(bpm_key, 0.0, limit=MAX_BPM)))
-    diff.bpm_changes.sort(key=lambda c: c.beat)
+    # Editors often state one change twice (event type 100 and _BPMChanges): it is one change.
+    unique = {(c.beat, c.bpm): c for c in diff.bpm_changes}
+    diff.bpm_changes[:] = sorted(unique.values(), key=lambda c: c.beat)
