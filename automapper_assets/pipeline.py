@@ -52,8 +52,8 @@ def prepare_instance(home: Path) -> dg.DagsterInstance:
     return instance
 
 
-def ensure_corpus(home: Path) -> str:
-    """Generate the demo corpus when raw/ has no zip; returns a one-line summary."""
+def ensure_corpus(home: Path, demo_config: object | None = None) -> str:
+    """Generate the demo corpus (DemoConfig() unless given) when raw/ has no zip; returns a one-line summary."""
     raw = home / "raw"
     if raw.is_dir() and any(p.suffix.lower() == ".zip" for p in raw.iterdir()):
         return f"using the zips in {raw}"
@@ -62,7 +62,7 @@ def ensure_corpus(home: Path) -> str:
     except ImportError as exc:
         raise SystemExit(f"{raw} has no zips and the demo generator is unavailable ({exc})") from None
     started = time.monotonic()
-    report = generate_demo_corpus(home, DemoConfig())
+    report = generate_demo_corpus(home, demo_config or DemoConfig())
     counts = ", ".join(
         f"{len(v)} {k}"
         for k in ("songs", "maps", "broken")
@@ -148,11 +148,13 @@ def _summary(result: dg.ExecuteInProcessResult, keys: list[dg.AssetKey], partiti
     return f"materialised {names}{where} (run {result.run_id[:8]})"
 
 
-def run_pipeline(home: Path, groups: Iterable[str] = PIPELINE_GROUPS, log=print) -> dict:
+def run_pipeline(
+    home: Path, groups: Iterable[str] = PIPELINE_GROUPS, log=print, demo_config: object | None = None
+) -> dict:
     """Everything the module docstring lists; returns {'rounds': n, 'materialised': [...], 'home': path}."""
     os.environ["AUTOMAPPER_HOME"] = str(home)  # the paths resource reads it at run time
     instance = prepare_instance(home)
-    log(ensure_corpus(home))
+    log(ensure_corpus(home, demo_config))
     defs = load_definitions()
     from automapper_assets.defs.ingest.raw import raw_map_zips
 
