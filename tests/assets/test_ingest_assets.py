@@ -76,6 +76,7 @@ def test_definitions_load():
     assert graph.get(dg.AssetKey("raw_map_zips")).partitions_def is not None
 
 
+@pytest.mark.slow
 def test_dg_check_defs(tmp_path):
     env = {**os.environ, "AUTOMAPPER_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
     dg_cli = Path(sys.executable).parent / "dg"
