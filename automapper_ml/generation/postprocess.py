@@ -16,15 +16,13 @@ input is never modified. Steps, in order (each can be switched off in PostProces
    through the player's view of them. Such a centre note is moved to the bottom row (the top row
    for up arrows; the other one if that cell is taken at that time). Notes at the same instant
    are seen together and do not count.
-5. parity: the shared checker (evaluation.parity, MapCheck's rule) is run; if it reports errors,
-   each hand is re-solved by a dynamic programme over its swings whose state is the checker's own
-   (forehand/backhand, wrist rotation) and whose moves per swing are: keep, rotate all its arrows
-   by 45..315 degrees, turn a one-note swing into a dot, or delete the swing; the cost is the
-   number of notes changed (deleting costs double, diagonal arrows a little less, notes heading an
-   arc or chain triple). It returns the cheapest error-free assignment, so a seeded violation is
-   fixed by changing about the seeded notes. Regrouping after a change can, rarely, surprise the
-   model: the checker is then re-run, and after MAX_PARITY_ROUNDS the first error swing is
-   deleted until none is left. Every round removes notes or errors, so it always terminates.
+5. parity: when the shared checker (evaluation.parity) reports errors, each hand is re-solved by a
+   dynamic programme over its swings, with the checker's own state (forehand/backhand, wrist
+   rotation) and verdict; moves per swing: keep, rotate its arrows by 45..315 degrees, make a
+   one-note swing a dot, delete it. Cost = notes changed (deleting double, diagonals a little
+   less, arc/chain heads triple), so a seeded violation costs about the seeded notes. If
+   regrouping surprises the model, the checker reruns; after MAX_PARITY_ROUNDS the first error
+   swing is deleted until none is left, so it always terminates.
 6. colour balance: when the red share is outside `color_range`, pairs of consecutive one-note
    swings of the busier hand are handed to the other hand, mirrored (x -> 3 - x, left <-> right),
    where that hand is free; a pair keeps both hands' alternation. A move is kept only if the
@@ -71,6 +69,7 @@ from automapper_ml.evaluation.parity import (
 )
 from automapper_ml.formats.model import DIRECTION_ANY, BombNote, ColorNote, Difficulty, Obstacle, Timing
 from automapper_ml.generation.options import DENSITY_PER_MINUTE, PostProcessOptions
+from automapper_ml.generation.tempo import beat_strength
 
 SAME_BEAT = 1e-3  # beats: objects closer than this are at the same time
 MAX_PARITY_ROUNDS = 4  # DP rounds before the delete-the-error fallback
@@ -136,14 +135,14 @@ def postprocess(
         events=[replace(e) for e in difficulty.events],
     )
     rules: dict[str, int] = {}
-    before_errors = len(parity_errors(_clean_for_checker(notes), timing, _clean_bombs(diff.bombs)))
-    if duration_seconds is None or duration_seconds <= 0:
-        duration_seconds = timing.to_seconds(diff.last_object_beat()) if diff.notes else 0.0
+    clean_bombs = [b for b in diff.bombs if _finite_beat(b.beat)]
+    before_errors = len(parity_errors(_clean_for_checker(notes), timing, clean_bombs))
     left_before = _left_share(notes)
-    nps_before = len(notes) / duration_seconds if duration_seconds > 0 else 0.0
-
     if options.grid:
         rules["grid"] = _keep_in_grid(diff)
+    if duration_seconds is None or duration_seconds <= 0:  # after the grid step: no NaN beats left
+        duration_seconds = timing.to_seconds(diff.last_object_beat()) if diff.notes else 0.0
+    nps_before = len(originals) / duration_seconds if duration_seconds > 0 else 0.0
     diff.notes.sort(key=_order)
     heads = _attached_heads(diff)
     if options.duplicates:
@@ -231,10 +230,6 @@ def _finite_beat(b: object) -> bool:
 def _clean_for_checker(notes: list[ColorNote]) -> list[ColorNote]:
     """The notes the checker can read at all (for the `before` figure on messy input)."""
     return [n for n in notes if _finite_beat(n.beat) and n.color in (0, 1) and _valid_int(n.direction, 0, 8)]
-
-
-def _clean_bombs(bombs: list[BombNote]) -> list[BombNote]:
-    return [b for b in bombs if _finite_beat(b.beat)]
 
 
 def _same_time_groups(notes: list[ColorNote]) -> list[list[ColorNote]]:
@@ -589,17 +584,6 @@ def _balance_colors(d: Difficulty, timing: Timing, band: tuple[float, float]) ->
         if band[0] <= share <= band[1]:
             break
     return moved
-
-
-def beat_strength(beats: np.ndarray) -> np.ndarray:
-    """(n,) -> (n,) grid level: 0 whole beat, 1 half, 2 quarter or third, 3 eighth or sixth, 4 off-grid."""
-    beats = np.asarray(beats, dtype=float)
-    level = np.full(beats.shape, 4, dtype=np.int64)
-    for lv, ks in ((3, (8, 6)), (2, (4, 3)), (1, (2,)), (0, (1,))):
-        for k in ks:
-            on = np.abs(beats * k - np.round(beats * k)) < 1e-3 * k
-            level[on] = lv
-    return level
 
 
 def _enforce_max_nps(d: Difficulty, timing: Timing, max_nps: float, duration: float) -> int:

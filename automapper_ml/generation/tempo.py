@@ -151,6 +151,17 @@ def snap_notes(notes: list[ColorNote], subdivisions: tuple[int, ...] = SUBDIVISI
     return out
 
 
+def beat_strength(beats: np.ndarray) -> np.ndarray:
+    """(n,) -> (n,) grid level: 0 whole beat, 1 half, 2 quarter or third, 3 eighth or sixth, 4 off-grid."""
+    beats = np.asarray(beats, dtype=float)
+    level = np.full(beats.shape, 4, dtype=np.int64)
+    for lv, ks in ((3, (8, 6)), (2, (4, 3)), (1, (2,)), (0, (1,))):
+        for k in ks:
+            on = np.abs(beats * k - np.round(beats * k)) < 1e-3 * k
+            level[on] = lv
+    return level
+
+
 def detect_tempo(samples: np.ndarray, sr: int, bpm: float | None = None) -> TempoEstimate:
     """BPM and first-beat phase of mono (or (n, channels)) audio; with `bpm` given, only the phase.
 
