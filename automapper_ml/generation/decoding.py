@@ -14,7 +14,8 @@ onsets. What makes it fast, and why it is organised this way:
   `allowed()` mask is applied as -inf before softmax, so every sampled/searched token keeps the
   sequence decodable. `min_length` masks EOS until that many tokens came before it (when the
   grammar has another choice); near `max_length` objects that could not finish in the remaining
-  budget are masked too, so a group is only cut (`complete=False`) in pathological cases.
+  budget are masked too; a group still cut by max_length (e.g. many open arcs in a closing group)
+  is shortened to its longest prefix that may end, plus EOS (`complete=False` only if none).
 - `decode_song` splits the onsets into `streams` contiguous runs decoded side by side (the
   autoregressive dependency is only within a run; each run's first onset starts without context,
   like the song's first, and each run's last group closes its arcs, so the concatenation is
@@ -34,7 +35,18 @@ import torch
 
 from automapper_ml.models.onset import N_DIFFICULTIES
 from automapper_ml.models.sequence import AudioMemory, SequenceInputs, SequenceModel, build_context
-from automapper_ml.tokenizer import ANGLE0, ANGLE_VALUES, ATTRIBUTES, BOS, EOS, NoteGrammar
+from automapper_ml.tokenizer import (
+    ANGLE0,
+    ANGLE_VALUES,
+    ATTRIBUTES,
+    BOS,
+    DBEATS0,
+    DFRAC0,
+    EOS,
+    MAX_DBEATS,
+    TICKS_PER_BEAT,
+    NoteGrammar,
+)
 
 Strategy = Literal["greedy", "beam", "sample"]
 
@@ -45,7 +57,25 @@ def _min_tail(vocab: int) -> np.ndarray:
     for token, spec in ATTRIBUTES.items():
         tail[token] = 1 + len(spec) + 1
     tail[ANGLE0 : ANGLE0 + len(ANGLE_VALUES)] = 2
+    shortest = min(len(spec) for spec in ATTRIBUTES.values()) + 1  # BOMB CELL
+    tail[DFRAC0 : DFRAC0 + TICKS_PER_BEAT] = 1 + shortest + 1
+    tail[DBEATS0 + 1 : DBEATS0 + MAX_DBEATS + 1] = 2 + shortest + 1
     return tail
+
+
+def _repair(tokens: list[int], state: GrammarState, closing: bool) -> tuple[list[int], GrammarState]:
+    """A group cut by max_length, shortened to its longest prefix that may end, plus EOS (unchanged
+    when it has none: then it stays incomplete)."""
+    states, best = [state], -1
+    for t in tokens:
+        if states[-1].allowed(closing)[EOS]:
+            best = len(states) - 1
+        states.append(states[-1].advance(t, closing))
+    if states[-1].allowed(closing)[EOS]:
+        best = len(tokens)
+    if best < 0:
+        return tokens, states[-1]
+    return tokens[:best] + [EOS], states[best].advance(EOS, closing)
 
 
 class GrammarState(Protocol):
@@ -188,6 +218,7 @@ def _masked(logits: torch.Tensor, masks: list[np.ndarray]) -> torch.Tensor:
 def _single(rows: _Rows, b: int, states: list, closing: list, prefixes: list, opt: DecodingOptions,
             vocab: int, gen: torch.Generator | None) -> DecodingResult:  # fmt: skip
     tail = _min_tail(vocab)
+    start_states = list(states)
     seq = torch.full((b, 1), BOS, dtype=torch.long, device=rows.model.head.weight.device)
     out: list[list[int]] = [[] for _ in range(b)]
     logp_sum = [0.0] * b
@@ -214,6 +245,9 @@ def _single(rows: _Rows, b: int, states: list, closing: list, prefixes: list, op
         if all(done):
             break
         seq = torch.cat([seq, torch.tensor(tok_list, device=seq.device)[:, None]], dim=1)
+    for i in range(b):
+        if out[i][-1:] != [EOS]:
+            out[i], states[i] = _repair(out[i], start_states[i], closing[i])
     return DecodingResult(out, logp_sum, list(logp_sum), states, [g[-1:] == [EOS] for g in out])
 
 
@@ -287,9 +321,10 @@ def _beam(rows: _Rows, b: int, k: int, states: list, closing: list, prefixes: li
     out_tokens, out_logp, out_score, out_states, complete, beams = [], [], [], [], [], []
     for i in range(b):
         hyps = sorted(finished[i], key=lambda h: -h[0])
-        if not hyps:  # cut by max_length: keep the best live beam, marked incomplete
+        if not hyps:  # cut by max_length: keep the best live beam, shortened to where it may end
             r = i * k + int(scores[i].argmax())
-            hyps = [(float(scores[i].max()), float(scores[i].max()), hyp_tokens[r], hyp_states[r])]
+            tokens, state = _repair(hyp_tokens[r], states[i], closing[i])
+            hyps = [(float(scores[i].max()), float(scores[i].max()), tokens, state)]
         out_tokens.append(hyps[0][2])
         out_score.append(hyps[0][0])
         out_logp.append(hyps[0][1])
