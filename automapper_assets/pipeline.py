@@ -30,7 +30,7 @@ from dagster._core.loader import LoadingContextForTest
 
 from automapper_assets.defs.resources import resolve_home
 
-PIPELINE_GROUPS = ("ingest",)  # later issues append "features", "training", "evaluation"
+PIPELINE_GROUPS = ("ingest", "features")  # later issues append "training", "evaluation"
 OFFLINE_EXCLUDED_TAG = "network"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_ROUNDS = 20
