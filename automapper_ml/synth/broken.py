@@ -288,7 +288,13 @@ def _too_dense(path, base, audio, song, seed):
 def _wall_heavy(path, base, audio, song, seed):
     expert = base.difficulty("Standard", "Expert")
     notes = expert.notes[:30]
-    walls = [Obstacle(beat=i * 0.25, duration=0.2, x=3 * (i % 2), y=0, width=1, height=5) for i in range(400)]
+    step = song.end_beat / 400  # 400 short walls spread over the song, none past its end
+    walls = [
+        Obstacle(
+            beat=round(i * step, 4), duration=round(0.8 * step, 4), x=3 * (i % 2), y=0, width=1, height=5
+        )
+        for i in range(400)
+    ]
     _write_variant(path, _with_difficulty(base, replace(expert, notes=notes, obstacles=walls)), audio)
 
 

@@ -15,7 +15,8 @@ Everything is drawn from one `np.random.Generator`, so a chart is a pure functio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -43,8 +44,10 @@ SWING_DIRECTIONS: dict[tuple[int, int], dict[int, float]] = {
     (1, BACKHAND): {0: 0.0, 4: 45.0, 5: -45.0, 3: -90.0},
 }
 MAX_WRIST_TURN = 90.0
-MAX_REDRAWS = 12  # attempts at a chart sparser than the difficulty above it
+MAX_REDRAWS = 16  # attempts at a chart sparser than the difficulty above it
 DENSITY_STEP = 0.95  # a difficulty has under this share of the notes of the one above
+NAMES_BY_RANK = sorted(DIFFICULTY_RANKS, key=DIFFICULTY_RANKS.__getitem__)
+MIN_NOTES = 26  # every chart has at least this many notes (the blacklist drops difficulties under 20); harder ones more
 # Grid step of each cut direction (dx, dy): where a chain's links go.
 DIRECTION_STEP = {
     0: (0, 1),
@@ -71,14 +74,15 @@ class DifficultyStyle:
     skip: float  # chance a worthy hit is left out anyway
     doubles: float  # chance a strong hit (>= 0.8) becomes a two-handed double
     njs: float  # note jump speed
+    thin: float = 0.0  # share of the picked hits dropped again (fine density control)
 
 
-STYLES = {
-    "Easy": DifficultyStyle(1.0, 0.75, 1.4, 0.6, 0.25, 0.0, 10.0),
-    "Normal": DifficultyStyle(1.0, 0.42, 0.8, 0.5, 0.15, 0.02, 10.0),
-    "Hard": DifficultyStyle(0.5, 0.28, 0.5, 0.22, 0.08, 0.05, 12.0),
-    "Expert": DifficultyStyle(0.5, 0.2, 0.36, 0.15, 0.04, 0.1, 16.0),
-    "ExpertPlus": DifficultyStyle(0.25, 0.13, 0.25, 0.1, 0.02, 0.14, 18.0),
+STYLES = {  # gaps mostly in seconds: mappers fill slow songs with more subdivisions
+    "Easy": DifficultyStyle(0.5, 0.7, 1.1, 0.45, 0.15, 0.0, 10.0),
+    "Normal": DifficultyStyle(0.5, 0.45, 0.75, 0.3, 0.1, 0.02, 10.0),
+    "Hard": DifficultyStyle(0.5, 0.34, 0.55, 0.2, 0.06, 0.05, 12.0),
+    "Expert": DifficultyStyle(0.25, 0.22, 0.36, 0.1, 0.03, 0.1, 16.0),
+    "ExpertPlus": DifficultyStyle(0.25, 0.15, 0.25, 0.07, 0.02, 0.14, 18.0),
 }
 
 
@@ -93,10 +97,16 @@ class ChartOptions:
 
 
 def chart_difficulty(
-    song: Song, name: str, rng: np.random.Generator, options: ChartOptions, characteristic: str = "Standard"
+    song: Song,
+    name: str,
+    rng: np.random.Generator,
+    options: ChartOptions,
+    characteristic: str = "Standard",
+    style: DifficultyStyle | None = None,
 ) -> Difficulty:
-    """One difficulty of `song` in the style of `name` (Easy..ExpertPlus); lighting is added by the caller."""
-    style = STYLES[name]
+    """One difficulty of `song` in the style of `name` (Easy..ExpertPlus, or `style` when given);
+    lighting is added by the caller."""
+    style = style or STYLES[name]
     timing = song.timing()
     walls = _walls(song, rng) if options.walls else []
     notes = _notes(song, style, rng, walls)
@@ -130,17 +140,44 @@ def chart_difficulties(
 
     Charted from the hardest down; a chart that comes out as dense as the one above it (possible
     on sparse songs, where both only find the kicks and snares) is redrawn, up to a few times.
+    A chart under MIN_NOTES (an Easy on a slow, quiet song) is redrawn with a looser style (real
+    maps that sparse are rare, and the blacklist would drop them), one too dense with a stricter one.
     """
     charts: dict[str, Difficulty] = {}
     ceiling = None
     for name in sorted(names, key=DIFFICULTY_RANKS.__getitem__, reverse=True):
+        style = STYLES[name]
+        wanted = MIN_NOTES * (1.0 + 0.25 * NAMES_BY_RANK.index(name))  # room below for easier ones
+        floor = wanted if ceiling is None else min(wanted, int(DENSITY_STEP * ceiling) - 1)
+        best, best_misses = None, 3
+        looser, thin = 1.0, 0.0
         for _ in range(MAX_REDRAWS):
-            diff = chart_difficulty(song, name, rng, options[name])
-            if ceiling is None or len(diff.notes) < DENSITY_STEP * ceiling:
+            diff = chart_difficulty(song, name, rng, options[name], style=_adjusted(style, looser, thin))
+            too_dense = ceiling is not None and len(diff.notes) >= DENSITY_STEP * ceiling
+            too_sparse = len(diff.notes) < floor
+            misses = 2 * too_dense + too_sparse  # density order matters most
+            if misses < best_misses:
+                best, best_misses = diff, misses
+            if not misses:
                 break
-        charts[name] = diff
-        ceiling = len(diff.notes)
+            if too_dense:  # drop a larger share of the picked hits: thins smoothly
+                thin = 1.0 - (1.0 - thin) / 1.15
+            else:  # shorter gaps, weaker hits: hits sit on a grid, so this moves in jumps
+                looser, thin = looser * 1.15, thin / 2
+        charts[name] = best
+        ceiling = len(best.notes)
     return [charts[n] for n in sorted(names, key=DIFFICULTY_RANKS.__getitem__)]
+
+
+def _adjusted(style: DifficultyStyle, looser: float, thin: float) -> DifficultyStyle:
+    """`style` with gaps and strength threshold divided by `looser`, and `thin` of its picks dropped."""
+    return replace(
+        style,
+        min_strength=style.min_strength / looser,
+        min_gap_seconds=style.min_gap_seconds / looser,
+        hand_seconds=style.hand_seconds / looser,
+        thin=thin,
+    )
 
 
 def _strong_hits(song: Song) -> list[tuple[float, float]]:
@@ -151,21 +188,47 @@ def _strong_hits(song: Song) -> list[tuple[float, float]]:
     return sorted(best.items())
 
 
+def _pick_hits(
+    song: Song, style: DifficultyStyle, rng: np.random.Generator
+) -> list[tuple[float, float, float]]:
+    """(beat, second, strength) of the hits worth a note, strongest first into the gaps.
+
+    Like a mapper: kicks and snares are placed first, weaker hits fill what room the difficulty's
+    minimum gap leaves (non-maximum suppression by strength), and some worthy hits are skipped.
+    """
+    timing = song.timing()
+    candidates = [
+        (beat, timing.to_seconds(beat), strength)
+        for beat, strength in _strong_hits(song)
+        if strength >= style.min_strength and rng.random() >= style.skip
+    ]
+    taken_beats: list[float] = []
+    taken_seconds: list[float] = []
+    picked = []
+    for beat, second, strength in sorted(candidates, key=lambda c: (-c[2], c[0])):
+        i = bisect.bisect_left(taken_beats, beat)
+        close = any(
+            abs(taken_beats[j] - beat) < style.min_gap_beats - 1e-9
+            or abs(taken_seconds[j] - second) < style.min_gap_seconds
+            for j in (i - 1, i)
+            if 0 <= j < len(taken_beats)
+        )
+        if not close:
+            taken_beats.insert(i, beat)
+            taken_seconds.insert(i, second)
+            picked.append((beat, second, strength))
+    return sorted(p for p in picked if style.thin == 0.0 or rng.random() >= style.thin)
+
+
 def _notes(
     song: Song, style: DifficultyStyle, rng: np.random.Generator, walls: list[Obstacle]
 ) -> list[ColorNote]:
-    timing = song.timing()
     notes: list[ColorNote] = []
     last_time = [-1e9, -1e9]  # seconds of each hand's last swing
     swing = [FOREHAND, FOREHAND]  # the swing each hand plays next
     rotation = [0.0, 0.0]  # each hand's wrist after its last swing
-    last_beat, last_second, last_hand = -1e9, -1e9, 1
-    for beat, strength in _strong_hits(song):
-        second = timing.to_seconds(beat)
-        if strength < style.min_strength or rng.random() < style.skip:
-            continue
-        if beat - last_beat < style.min_gap_beats - 1e-9 or second - last_second < style.min_gap_seconds:
-            continue
+    last_hand = 1
+    for beat, second, strength in _pick_hits(song, style, rng):
         free = [h for h in (0, 1) if second - last_time[h] >= style.hand_seconds]
         if not free:
             continue
@@ -188,9 +251,7 @@ def _notes(
             swing[hand] = 1 - swing[hand]
             last_time[hand] = second
             last_hand = hand
-        if placed:
-            notes.extend(placed)
-            last_beat, last_second = beat, second
+        notes.extend(placed)
     _cover_grid(notes, walls, rng)
     return notes
 

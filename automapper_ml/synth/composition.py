@@ -194,6 +194,7 @@ def _drums(rng: np.random.Generator, sections: list[Section]) -> list[Hit]:
     hits: list[Hit] = []
     extra_kick = float(rng.choice([2.5, 1.5, 3.5]))  # this song's syncopated kick in loud sections
     swing_ms = rng.uniform(0.0, 3.0)  # how loose the drummer is
+    sixteenth_hats = rng.random() < 0.5  # some grooves run sixteenth hats through the chorus
 
     def add(beat: float, drum: str, velocity: float) -> None:
         v = float(np.clip(velocity * rng.uniform(0.88, 1.0), 0.05, 1.0))
@@ -227,15 +228,19 @@ def _drums(rng: np.random.Generator, sections: list[Section]) -> list[Hit]:
             if section.name == "breakdown":
                 continue
             step = 0.5 if e >= 0.5 else 1.0
+            if e >= 0.9 and sixteenth_hats:
+                step = 0.25
             for i in range(int(BEATS_PER_BAR / step)):
                 beat = b0 + i * step
                 if fill and beat >= b0 + 3:
                     break
-                on_beat = beat == int(beat)
-                if e >= 0.9 and i == 7:
+                level = 0.65 if beat == int(beat) else 0.4 if (beat * 2) == int(beat * 2) else 0.28
+                if e >= 0.9 and beat - b0 == 3.5:
                     add(beat, "open_hat", 0.6)
+                elif e >= 0.9 and beat - b0 == 3.75:
+                    continue  # the open hat rings through
                 else:
-                    add(beat, "hat", (0.65 if on_beat else 0.4) * (0.6 + 0.4 * e))
+                    add(beat, "hat", level * (0.6 + 0.4 * e))
     hits.sort(key=lambda h: (h.beat, DRUMS.index(h.drum)))
     return hits
 
