@@ -58,7 +58,7 @@ def _client(config: BeatSaverConfig) -> BeatSaverClient:
 
 
 @dg.asset(
-    group_name="ingest",
+    group_name="download",
     kinds={"python", "parquet"},
     tags=NETWORK_TAG,
     description="Eligible BeatSaver maps (filters + quota candidates) as <home>/ingest/beatsaver_catalog.parquet.",
@@ -105,7 +105,7 @@ def beatsaver_catalog(
 
 
 @dg.asset(
-    group_name="ingest",
+    group_name="download",
     kinds={"python"},
     tags=NETWORK_TAG,
     deps=[beatsaver_catalog],
