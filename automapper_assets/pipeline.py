@@ -24,11 +24,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.definitions.observe import observe
-from dagster._core.loader import LoadingContextForTest
 
 from automapper_assets.defs.resources import resolve_home
+from automapper_assets.staleness import FRESH, make_resolver, partitions_of
 
 PIPELINE_GROUPS = ("ingest", "features")  # later issues append "training", "evaluation"
 OFFLINE_EXCLUDED_TAG = "network"
@@ -92,27 +91,16 @@ def pipeline_keys(defs: dg.Definitions, groups: Iterable[str] = PIPELINE_GROUPS)
     return keys
 
 
-def stale_status(
-    instance: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey, partition: str | None = None
-) -> StaleStatus:
-    """Dagster's own stale status of one asset (partition). The one place touching this private API."""
-    resolver = CachingStaleStatusResolver(
-        instance, defs.resolve_asset_graph(), LoadingContextForTest(instance)
-    )
-    return resolver.get_status(key, partition)
-
-
 def _todo(instance: dg.DagsterInstance, defs: dg.Definitions, keys: list[dg.AssetKey]) -> list[tuple]:
     """(key, partition or None) of every missing/stale asset (partition) whose in-set parents are fresh."""
     graph = defs.resolve_asset_graph()
-    resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
+    resolver = make_resolver(instance, defs)
     selected = set(keys)
     out: list[tuple] = []
     unfresh: set[dg.AssetKey] = set()
     for key in keys:  # toposorted: a parent's state is known before its children
         node = graph.get(key)
-        partitions = node.partitions_def.get_partition_keys() if node.partitions_def else [None]
-        stale = [p for p in partitions if resolver.get_status(key, p) != StaleStatus.FRESH]
+        stale = [p for p in partitions_of(defs, key) if resolver.get_status(key, p) != FRESH]
         if not stale:
             continue
         unfresh.add(key)
