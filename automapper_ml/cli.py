@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "roundtrip": ("automapper_ml.commands.roundtrip", "tokenize and decode a map; report what survives"),
     "demo": ("automapper_ml.commands.demo", "generate the demo corpus into data/raw"),
     "download": ("automapper_ml.commands.download", "download map zips from BeatSaver into data/raw"),
+    "onsets": ("automapper_ml.commands.onsets", "predict note onset times (JSON, seconds) for a song"),
     "plan": ("automapper_ml.commands.plan", "list unsynced assets and what a re-materialisation would run"),
 }
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -197,6 +198,8 @@ class OnsetTask:
             raise OnsetDataError(f"the frame index has no {train_split!r} rows")
         self._slots = self.train_data.epoch_items(self.task_config.epoch_scale)
         self.threshold = 0.5  # updated by validate()
+        self.batch_seconds = 0.0  # wall time spent in make_batch (the bench's data-wait share)
+        self.validate_seconds = 0.0
 
     # --- TrainingTask protocol -------------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -210,6 +213,7 @@ class OnsetTask:
 
     def make_batch(self, indices: list[int], generator: torch.Generator) -> dict[str, torch.Tensor]:
         """mel (B, 80, W) float32, structure (B, 6, W), target (B, W), mask (B, W), difficulty (B,)."""
+        started = time.perf_counter()
         crops = [
             self.train_data.crop(self.train_data.items[self._slots[i]], generator, self.config.target_sigma)
             for i in indices
@@ -223,6 +227,7 @@ class OnsetTask:
         if self.task_config.zero_audio:
             batch["mel"].zero_()
             batch["structure"].zero_()
+        self.batch_seconds += time.perf_counter() - started
         return batch
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -231,7 +236,9 @@ class OnsetTask:
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         """Pooled F1/precision/recall at the best threshold on the validation songs, + val loss."""
+        started = time.perf_counter()
         curves = self.curves(model, self.val_data, device)
+        self.validate_seconds += time.perf_counter() - started
         if not curves:
             return {"f1": 0.0, "precision": 0.0, "recall": 0.0, "val_loss": float("nan"), "threshold": 0.5}
         best_t, best = 0.5, None

@@ -45,7 +45,9 @@ class OnsetTrainResult:
     best_path: Path | None
     last_path: Path | None
     plot_path: Path | None  # predicted onset curve vs targets on one validation song
-    samples_per_second: float  # training crops per second of this call (validation included)
+    samples_per_second: float  # training crops per second of training time (validation excluded)
+    data_seconds: float  # time spent building batches (main process: time a DataLoader could hide)
+    validate_seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -129,7 +131,9 @@ def train_onset_model(
         best_path=result.best_path,
         last_path=result.last_path,
         plot_path=plot,
-        samples_per_second=crops / max(seconds, 1e-9),
+        samples_per_second=crops / max(seconds - task.validate_seconds, 1e-9),
+        data_seconds=task.batch_seconds,
+        validate_seconds=task.validate_seconds,
         history=result.history,
     )
 
