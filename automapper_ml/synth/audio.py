@@ -24,6 +24,7 @@ from automapper_ml.synth.composition import Song, Tone
 
 SAMPLE_RATE = 44100
 OGG_SERIAL = 0x5EED_0001  # fixed Ogg stream serial (libsndfile would pick a random one)
+WRITE_BLOCK = 1 << 15  # frames per write to the encoder
 VORBIS_QUALITY = 0.3  # libsndfile's compression level 0..1: small files, clean transients
 
 
@@ -57,7 +58,9 @@ def encode_ogg(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     with sf.SoundFile(
         buffer, "w", sample_rate, channels, format="OGG", subtype="VORBIS", compression_level=VORBIS_QUALITY
     ) as f:
-        f.write(samples)
+        # Small blocks: libsndfile's Vorbis encoder crashes on one huge write (minutes of audio).
+        for start in range(0, len(samples), WRITE_BLOCK):
+            f.write(samples[start : start + WRITE_BLOCK])
     return fix_ogg_serial(buffer.getvalue(), OGG_SERIAL)
 
 

@@ -95,3 +95,13 @@ def test_fix_ogg_serial_rewrites_serials_with_valid_checksums():
     assert len(sf.read(io.BytesIO(other))[0]) == SAMPLE_RATE  # libvorbis checks page CRCs
     with pytest.raises(ValueError):
         fix_ogg_serial(b"not ogg at all, no pages here", 1)
+
+
+@pytest.mark.slow
+def test_a_four_minute_song_encodes_and_decodes():
+    """The longest songs the issue asks for: libsndfile crashed on one huge Vorbis write."""
+    long_song = compose_song(5, 240.0, bpm_change=True)
+    data = encode_ogg(render_song(long_song))
+    info = sf.info(io.BytesIO(data))
+    assert info.samplerate == SAMPLE_RATE and info.duration == pytest.approx(240.0, abs=1e-3)
+    assert {s.name for s in long_song.sections} >= {"intro", "verse", "chorus", "breakdown", "outro"}
