@@ -46,6 +46,8 @@ SWING_DIRECTIONS: dict[tuple[int, int], dict[int, float]] = {
 MAX_WRIST_TURN = 90.0
 MAX_REDRAWS = 16  # attempts at a chart sparser than the difficulty above it
 DENSITY_STEP = 0.95  # a difficulty has under this share of the notes of the one above
+MIN_GAP_SECONDS = 0.1  # loosening never packs hits tighter than this...
+MIN_HAND_SECONDS = 0.2  # ...or one hand's swings (parity groups a hand's notes within 70 ms)
 NAMES_BY_RANK = sorted(DIFFICULTY_RANKS, key=DIFFICULTY_RANKS.__getitem__)
 MIN_NOTES = 26  # every chart has at least this many notes (the blacklist drops difficulties under 20); harder ones more
 # Grid step of each cut direction (dx, dy): where a chain's links go.
@@ -174,8 +176,8 @@ def _adjusted(style: DifficultyStyle, looser: float, thin: float) -> DifficultyS
     return replace(
         style,
         min_strength=style.min_strength / looser,
-        min_gap_seconds=style.min_gap_seconds / looser,
-        hand_seconds=style.hand_seconds / looser,
+        min_gap_seconds=max(MIN_GAP_SECONDS, style.min_gap_seconds / looser),
+        hand_seconds=max(MIN_HAND_SECONDS, style.hand_seconds / looser),
         thin=thin,
     )
 

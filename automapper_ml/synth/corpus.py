@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from automapper_ml.formats.model import BeatMap, ColorNote, Difficulty
+from automapper_ml.formats.model import BeatMap, ColorNote, Difficulty, LightEvent
 from automapper_ml.formats.writer import write_map
 from automapper_ml.synth.audio import SAMPLE_RATE, encode_ogg, render_song
 from automapper_ml.synth.broken import BrokenZip, write_broken_set, write_bytes_atomic
@@ -33,9 +33,9 @@ from automapper_ml.synth.lighting import copy_events, light_show
 from automapper_ml.synth.sidecar import beatsaver_record
 
 VERSIONS = ("2", "3", "4")
-_MAPPERS = (
-    "Nyri0", "Joetastic", "Timbo", "Ruckus", "Lumi", "Bullet", "Hexagonial", "Skyler Wallace", "Fvrwvrd",
-    "Emilia", "Kival Evan", "ETAN", "Cyan Snow", "Teuflum", "Helen Caroline", "muffn",
+_MAPPERS = (  # fictional level authors
+    "Aster", "Bramblefox", "Cobalt Wren", "Dunlin", "Ember Quill", "Fennec", "Glimmer", "Halcyon",
+    "Isotope", "Juniper Vale", "Kestrel", "Lumen", "Marlow", "Nimbus", "Orrery", "Pixelmoth",
 )  # fmt: skip
 
 
@@ -228,7 +228,7 @@ def build_map(plan: MapPlan, song: Song) -> BeatMap:
     rng = _rng(plan.seed, "chart")
     diffs = chart_difficulties(song, list(plan.difficulties), rng, plan.options)
     events, boosts = light_show(song, rng, chroma=True)
-    plain = [e.__class__(e.beat, e.type, e.value, e.float_value) for e in events]
+    plain = [LightEvent(e.beat, e.type, e.value, e.float_value) for e in events]  # no Chroma colour
     if plan.lawless:
         diffs.append(
             chart_difficulty(song, "Expert", rng, ChartOptions(bombs=True), characteristic="Lawless")
