@@ -1,0 +1,110 @@
+"""Stage 3 training entry point (what the `lighting_model` asset calls).
+
+    result = train_lighting_model(index, root, out_dir, LightingConfig.preset("tiny"), TrainConfig(...))
+    model = load_lighting_model(result.best_path)
+
+Validation is teacher-forced token accuracy (the early-stopping metric) with the token loss beside
+it; the trivial baselines (majority token per group position, repeat the previous step) are
+computed on the same validation positions and returned, so a run's metadata says whether the
+model beats them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+
+from automapper_ml.data.lighting_data import LightingTask, LightingTaskConfig, baseline_accuracies
+from automapper_ml.models.lighting import LightingConfig, load_lighting_model
+from automapper_ml.training.loop import TrainConfig, load_checkpoint, train
+
+__all__ = ["LightingTrainResult", "load_lighting_model", "train_lighting_model"]
+
+
+@dataclass
+class LightingTrainResult:
+    metrics: dict[
+        str, float
+    ]  # validation metrics of the best epoch (token_accuracy, group_accuracy, val_loss)
+    val_loss: float
+    token_accuracy: float
+    baselines: dict[str, float]  # trivial baselines' token accuracy on the validation steps
+    n_params: int
+    epochs: int  # epochs run (this call and any resumed part)
+    best_epoch: int
+    steps: int
+    seconds: float  # wall time of this call
+    device: str
+    best_path: Path | None  # checkpoint of the best epoch: what load_lighting_model reads
+    last_path: Path | None
+    train_steps: int  # grid steps (samples) per epoch
+    val_steps: int  # grid steps validated
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def train_lighting_model(
+    index: pl.DataFrame | str | os.PathLike,
+    root: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    model_config: LightingConfig,
+    train_config: TrainConfig,
+    *,
+    task_config: LightingTaskConfig | None = None,
+    extra_state: dict[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
+    init_weights: dict[str, torch.Tensor] | None = None,
+) -> LightingTrainResult:
+    """Train stage 3 on the index's train split, validate on its val split.
+
+    Checkpoints (best.pt, last.pt) go to `out_dir`; a last.pt there with the same configs and
+    `extra_state` (e.g. tokenizer version, frame index data version) is resumed."""
+    frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    task = LightingTask(frame, root, model_config, task_config)
+    n_params = sum(p.numel() for p in task.build_model().parameters())
+    baselines = baseline_accuracies(task.train_data, task.val_data, task.task_config.max_val_steps)
+    if log is not None:
+        log(
+            f"lighting: {task.train_size()} train steps, {len(task.val_pairs)} val steps, baselines {baselines}"
+        )
+    started = time.monotonic()
+    result = train(task, train_config, out, extra_state=extra_state, log=log, init_weights=init_weights)
+    best = _best_entry(result.history, result.best_epoch)
+    return LightingTrainResult(
+        metrics={k: float(v) for k, v in best.items()},
+        val_loss=float(best.get("val_loss", float("nan"))),
+        token_accuracy=float(best.get("token_accuracy", float("nan"))),
+        baselines=baselines,
+        n_params=n_params,
+        epochs=result.epochs_run,
+        best_epoch=result.best_epoch,
+        steps=result.steps,
+        seconds=time.monotonic() - started,
+        device=result.device,
+        best_path=result.best_path,
+        last_path=result.last_path,
+        train_steps=task.train_size(),
+        val_steps=len(task.val_pairs),
+        history=result.history,
+    )
+
+
+def _best_entry(history: list[dict[str, float]], best_epoch: int) -> dict[str, float]:
+    for entry in history:
+        if int(entry.get("epoch", -2)) == best_epoch:
+            return dict(entry)
+    return dict(history[-1]) if history else {}
+
+
+def checkpoint_metrics(ckpt_path: str | os.PathLike) -> dict[str, float]:
+    """The best epoch's validation metrics stored in a stage-3 checkpoint (for promotion checks)."""
+    state = load_checkpoint(ckpt_path)
+    return _best_entry(list(state.get("history", [])), int(state.get("best_epoch", -1)))
