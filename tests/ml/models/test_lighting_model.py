@@ -40,6 +40,15 @@ FPS = 22050 / 256
 ID = {n: i for i, n in enumerate(LIGHT_VOCAB)}
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These ops are tiny: on a busy 2-core machine intra-op threads spin and make them 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _model(seed: int = 0) -> LightingModel:
     torch.manual_seed(seed)
     return LightingModel(LightingConfig.preset("tiny")).eval()
@@ -179,11 +188,11 @@ def _naive(
     return groups
 
 
-@pytest.mark.parametrize("chunk, burn", [(0, 0), (5, 3)])
+@pytest.mark.parametrize("chunk, burn", [(0, 0), (4, 3)])
 def test_batched_cached_generation_equals_naive_decoding(chunk, burn):
     model = _model(2)
-    mel, structure, notes, sbf = _song(14, seed=2)
-    cap = 14
+    mel, structure, notes, sbf = _song(11, seed=2)
+    cap = 12
     got = generate_lights(model, mel, structure, notes, sbf,
                           LightingOptions(chunk_steps=chunk, burn_in=burn, max_group_tokens=cap))  # fmt: skip
     n = len(sbf)
