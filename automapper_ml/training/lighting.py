@@ -25,7 +25,34 @@ from automapper_ml.data.lighting_data import LightingTask, LightingTaskConfig, b
 from automapper_ml.models.lighting import LightingConfig, load_lighting_model
 from automapper_ml.training.loop import TrainConfig, load_checkpoint, train
 
-__all__ = ["LightingTrainResult", "load_lighting_model", "train_lighting_model"]
+__all__ = ["LightingTrainResult", "lighting_settings", "load_lighting_model", "train_lighting_model"]
+
+
+def lighting_settings(
+    path: str | os.PathLike, preset: str | None = None
+) -> tuple[LightingConfig, LightingTaskConfig, TrainConfig]:
+    """Model, task and training configs from configs/lighting.toml: `[model.<preset>]` over the
+    dataclass defaults (preset defaults to the file's `preset`), `[task]`, and `[train]` with
+    `[train.<preset>]` overrides. ValueError (one line) for an unknown preset or key."""
+    import tomllib
+
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    name = preset or data.get("preset", "full")
+    models = data.get("model", {})
+    if name not in models:
+        raise ValueError(f"{path}: no [model.{name}] table (have {sorted(models)})")
+    train_table = dict(data.get("train", {}))
+    overrides = train_table.pop(name, {}) if isinstance(train_table.get(name), dict) else {}
+    train_table = {k: v for k, v in train_table.items() if not isinstance(v, dict)}
+    try:
+        return (
+            LightingConfig(**models[name]),
+            LightingTaskConfig(**data.get("task", {})),
+            TrainConfig(**{**train_table, **overrides}),
+        )
+    except TypeError as err:
+        raise ValueError(f"{path}: {err}") from err
 
 
 @dataclass
