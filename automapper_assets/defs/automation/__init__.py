@@ -1,0 +1,2 @@
+"""Automation: the nightly retrain (schedule + layer-by-layer continuation), the feature-shard sensor,
+evaluation following training, champion/challenger promotion and the knobs training assets read."""
