@@ -267,7 +267,11 @@ class ParseCache:
         self.diffs[sha] = rows
 
     def save(self, keep: set[str]) -> None:
-        """Write the entries whose sha is in `keep` (zips gone from raw/ are dropped)."""
+        """Write the entries whose sha is in `keep` (zips gone from raw/ are dropped).
+
+        A crashed parser process is not a fact about the zip (the pool may have failed to start):
+        such results are reported for this build but never cached, so the next build retries."""
+        keep = {k for k in keep if (self.zips.get(k) or {}).get("error_code") != "parser_crashed"}
         zrows = [v for k, v in self.zips.items() if k in keep]
         drows = [r for k, rs in self.diffs.items() if k in keep for r in rs]
         write_atomic(self.zips_path, _parquet_bytes(pl.DataFrame(zrows, schema=ZIP_SCHEMA)))
