@@ -1,6 +1,7 @@
 """Stage 1 on the demo corpus, on CPU: F1 after training, wall time, samples/s, data-wait share.
 
     .venv/bin/python bench/onset_training.py [--songs 12] [--preset demo] [--work DIR] [--ablation]
+                                             [--threads 1] [--epochs N]
 
 Generates a small demo corpus (automapper_ml.synth) into a work folder, processes it into the
 feature stores, holds out songs for validation and test, trains the preset's model, then prints:
@@ -78,8 +79,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temp folder)")
     parser.add_argument("--ablation", action="store_true", help="also train with audio zeroed")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1 is fastest on a busy 2-core box: OpenMP spins)",
+    )
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
     work = args.work or Path(tempfile.mkdtemp(prefix="onset-bench-"))
     t0 = time.monotonic()
     index = demo_index(work, args.songs)
