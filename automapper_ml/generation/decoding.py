@@ -34,7 +34,13 @@ import numpy as np
 import torch
 
 from automapper_ml.models.onset import N_DIFFICULTIES
-from automapper_ml.models.sequence import AudioMemory, SequenceInputs, SequenceModel, build_context
+from automapper_ml.models.sequence import (
+    AudioMemory,
+    ContextCache,
+    SequenceInputs,
+    SequenceModel,
+    build_context,
+)
 from automapper_ml.tokenizer import (
     ANGLE0,
     ANGLE_VALUES,
@@ -118,43 +124,102 @@ class DecodingResult:
 
 
 class _Rows:
-    """Next-token logits for R = (1 + cfg) * B * K rows, cached or recomputed from scratch."""
+    """Next-token logits for R = B * passes * K rows (passes = 2 with CFG), cached or recomputed.
 
-    def __init__(self, model: SequenceModel, inputs: SequenceInputs, audio: AudioMemory | None,
-                 k: int, cfg_scale: float, use_cache: bool) -> None:  # fmt: skip
-        b, cfg = inputs.window.shape[0], cfg_scale != 1.0
-        self.scale = cfg_scale
-        base = torch.arange(b, device=inputs.window.device).repeat_interleave(k)
-        self.bk, self.cfg, self.model = b * k, cfg, model
-        if cfg:
-            base = torch.cat([base, base])
-        uncond = torch.arange(base.shape[0], device=base.device) >= self.bk
-        self.use_cache = use_cache
-        if use_cache:
-            self.cache = model.start_cache(inputs, audio).select(base)
-            if cfg:
-                diff = torch.where(uncond, N_DIFFICULTIES, inputs.difficulty[base])
-                self.cache.bias = model.condition(diff, inputs.onset[base])
-        else:
-            rows = inputs.select(base)
+    Row layout (onset, pass, beam): the passes x beams rows of one onset are consecutive, so with the
+    cache they share one cross-attention memory (`DecoderCache.copies`) that is never duplicated."""
+
+    def __init__(self, model: SequenceModel, inputs: SequenceInputs, audio: AudioMemory | None, k: int,
+                 opt: DecodingOptions, context: ContextCache | None) -> None:  # fmt: skip
+        b = int(inputs.window.shape[0])
+        self.model, self.b, self.k, self.scale = model, b, k, opt.cfg_scale
+        self.passes = 2 if opt.cfg_scale != 1.0 else 1
+        r = self.passes * k
+        device = inputs.window.device
+        uncond = (torch.arange(b * r, device=device) // k) % self.passes == 1
+        self.use_cache = opt.use_cache
+        if opt.use_cache:
+            self.cache = model.start_cache(inputs, audio, r, opt.max_length + 1, context)
+            if self.passes == 2:
+                diff = torch.where(uncond, N_DIFFICULTIES, inputs.difficulty.repeat_interleave(r))
+                self.cache.bias = model.condition(diff, inputs.onset.repeat_interleave(r))
+        else:  # the forward pass over only the windows these rows read
+            used, window = torch.unique(inputs.window, return_inverse=True)
+            rows = replace(inputs, mel=inputs.mel[used], structure=inputs.structure[used], window=window)
+            rows = rows.select(torch.arange(b, device=device).repeat_interleave(r))
             self.inputs = replace(rows, difficulty=torch.where(uncond, N_DIFFICULTIES, rows.difficulty))
 
-    @torch.no_grad()
     def logits(self, seq: torch.Tensor) -> torch.Tensor:
         """seq (B*K, t) tokens so far -> guided logits (B*K, V) of the next token, fp32."""
-        full = torch.cat([seq, seq]) if self.cfg else seq
+        new = seq[:, self.cache.length :] if self.use_cache else seq
+        if self.passes == 2:
+            t = new.shape[1]
+            new = new.view(self.b, 1, self.k, t).expand(self.b, 2, self.k, t).reshape(-1, t)
         if self.use_cache:
-            out = self.model.step(full[:, self.cache.length :], self.cache)[:, -1].float()
+            out = self.model.step(new, self.cache)[:, -1].float()
         else:
-            out = self.model(self.inputs, full)[:, -1].float()
-        if not self.cfg:
+            out = self.model(self.inputs, new)[:, -1].float()
+        if self.passes == 1:
             return out
-        cond, uncond = out[: self.bk], out[self.bk :]
+        out = out.view(self.b, 2, self.k, -1)
+        cond, uncond = out[:, 0].reshape(self.b * self.k, -1), out[:, 1].reshape(self.b * self.k, -1)
         return uncond + self.scale * (cond - uncond)
 
     def reorder(self, src: torch.Tensor) -> None:
-        if self.use_cache:
-            self.cache = self.cache.select(torch.cat([src, src + self.bk]) if self.cfg else src)
+        """src (B*K,): the beam each new hypothesis extends (always one of its own onset's)."""
+        if not self.use_cache:
+            return
+        if self.passes == 2:
+            s = src.view(self.b, 1, self.k)
+            src = (s // self.k * 2 * self.k + torch.arange(2, device=src.device)[None, :, None] * self.k
+                   + s % self.k).reshape(-1)  # fmt: skip
+        self.cache.reorder(src)
+
+
+class _Masks:
+    """Allowed-token masks for a batch of hypotheses, as one boolean tensor.
+
+    The grammar's masks (`state.allowed()` returns one cached read-only array per grammar situation)
+    become rows of a device table looked up by the array's identity, so a step costs one gather
+    instead of stacking numpy arrays; the budget, min_length and prefix rules are tensor ops."""
+
+    def __init__(self, vocab: int, opt: DecodingOptions, device: torch.device) -> None:
+        self.opt, self.device = opt, device
+        self.tail = torch.from_numpy(_min_tail(vocab)).to(device)
+        self.rows: dict[int, int] = {}
+        self.arrays: list[np.ndarray] = []  # keeps each array alive, so its id stays unique
+        self.table = torch.zeros(0, vocab, dtype=torch.bool, device=device)
+
+    def _row(self, array: np.ndarray) -> int:
+        i = self.rows.get(id(array))
+        if i is None:
+            i = self.rows[id(array)] = len(self.arrays)
+            self.arrays.append(array)
+            self.table = torch.from_numpy(np.stack(self.arrays)).to(self.device)
+        return i
+
+    def __call__(self, states: list, closing: list[bool], prefixes: list[list[int]], t: int,
+                 live: list[bool] | None = None) -> torch.Tensor:  # fmt: skip
+        """(N, V) bool for N hypotheses with t tokens so far (dead ones, live False: everything)."""
+        opt = self.opt
+        idx = [self._row(s.allowed(c)) for s, c in zip(states, closing, strict=True)]
+        grammar = self.table[idx]  # after the lookups: they may grow the table
+        m = grammar & (self.tail <= opt.max_length - t)[None]  # what could still finish in the budget
+        if t < opt.min_length:
+            m[:, EOS] &= m.sum(dim=1) <= 1  # EOS only when the grammar has no other choice
+        m = torch.where(m.any(dim=1, keepdim=True), m, grammar)  # nothing finishes: the group is cut
+        forced = [(i, p[t]) for i, p in enumerate(prefixes) if t < len(p) and (live is None or live[i])]
+        if forced:
+            rows, toks = zip(*forced, strict=True)
+            ok = grammar[list(rows), list(toks)].tolist()
+            if not all(ok):
+                bad = toks[ok.index(False)]
+                raise ValueError(f"forced prefix token {bad} is not grammatical at position {t}")
+            m[list(rows)] = False
+            m[list(rows), list(toks)] = True
+        if live is not None and not all(live):
+            m[[i for i, v in enumerate(live) if not v]] = True
+        return m
 
 
 def decode_groups(
@@ -166,13 +231,15 @@ def decode_groups(
     prefixes: Sequence[Sequence[int]] | None = None,
     audio: AudioMemory | None = None,
     generator: torch.Generator | None = None,
+    context: ContextCache | None = None,
 ) -> DecodingResult:
     """Decode one group for each of the B rows of `inputs`.
 
     states: grammar state per row before its group (default `NoteGrammar.start()`); closing: rows
     whose group ends the sequence (no arc may stay open); prefixes: tokens forced at the start of a
     row's group (e.g. the timing tokens of a known onset), each must be grammatical; audio: the
-    pre-encoded windows of `inputs.mel` (`model.audio_memory`) to skip re-encoding."""
+    pre-encoded windows of `inputs.mel` (`model.audio_memory`) to skip re-encoding; context: a
+    `ContextCache` of `model` kept across calls, so each context group is encoded once."""
     model.eval()
     b = int(inputs.window.shape[0])
     if options.max_length >= model.config.max_group_tokens:
@@ -183,50 +250,27 @@ def decode_groups(
     if not (len(states) == len(closing) == len(prefixes) == b):
         raise ValueError("states, closing and prefixes need one entry per row")
     k = options.beam_size if options.strategy == "beam" else 1
-    rows = _Rows(model, inputs, audio, k, options.cfg_scale, options.use_cache)
-    if options.strategy == "beam":
-        return _beam(rows, b, k, states, closing, prefixes, options, model.config.vocab_size)
-    gen = generator
-    if options.strategy == "sample" and gen is None:
-        gen = torch.Generator().manual_seed(options.seed)
-    return _single(rows, b, states, closing, prefixes, options, model.config.vocab_size, gen)
+    with torch.inference_mode():
+        rows = _Rows(model, inputs, audio, k, options, context)
+        masks = _Masks(model.config.vocab_size, options, model.head.weight.device)
+        if options.strategy == "beam":
+            return _beam(rows, masks, b, k, states, closing, prefixes, options, model.config.vocab_size)
+        gen = generator
+        if options.strategy == "sample" and gen is None:
+            gen = torch.Generator().manual_seed(options.seed)
+        return _single(rows, masks, b, states, closing, prefixes, options, gen)
 
 
-def _mask(state: GrammarState, closing: bool, prefix: list[int], t: int, opt: DecodingOptions,
-          tail: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Allowed next tokens (V,) bool for a hypothesis with t tokens so far."""
-    allowed = state.allowed(closing)
-    if t < len(prefix):
-        if not allowed[prefix[t]]:
-            raise ValueError(f"forced prefix token {prefix[t]} is not grammatical at position {t}")
-        m = np.zeros_like(allowed)
-        m[prefix[t]] = True
-        return m
-    m = allowed & (tail <= opt.max_length - t)  # what could still finish inside the budget
-    if t < opt.min_length and m[EOS] and m.sum() > 1:
-        m[EOS] = False
-    if not m.any():  # nothing finishes in time: stay grammatical, the group will be cut
-        m = allowed.copy()
-    return m
-
-
-def _masked(logits: torch.Tensor, masks: list[np.ndarray]) -> torch.Tensor:
-    allow = torch.from_numpy(np.stack(masks)).to(logits.device)
-    return logits.masked_fill(~allow, float("-inf"))
-
-
-def _single(rows: _Rows, b: int, states: list, closing: list, prefixes: list, opt: DecodingOptions,
-            vocab: int, gen: torch.Generator | None) -> DecodingResult:  # fmt: skip
-    tail = _min_tail(vocab)
+def _single(rows: _Rows, masks: _Masks, b: int, states: list, closing: list, prefixes: list,
+            opt: DecodingOptions, gen: torch.Generator | None) -> DecodingResult:  # fmt: skip
     start_states = list(states)
-    seq = torch.full((b, 1), BOS, dtype=torch.long, device=rows.model.head.weight.device)
+    seq = torch.full((b, opt.max_length + 1), BOS, dtype=torch.long, device=rows.model.head.weight.device)
     out: list[list[int]] = [[] for _ in range(b)]
     logp_sum = [0.0] * b
     done = [False] * b
     for t in range(opt.max_length):
-        logits = rows.logits(seq)
-        masks = [_mask(states[i], closing[i], prefixes[i], t, opt, tail) for i in range(b)]
-        masked = _masked(logits, masks)
+        logits = rows.logits(seq[:, : t + 1])
+        masked = logits.masked_fill(~masks(states, closing, prefixes, t), float("-inf"))
         logp = torch.log_softmax(masked, dim=-1)
         if opt.strategy == "greedy":
             tok = masked.argmax(-1)
@@ -244,7 +288,7 @@ def _single(rows: _Rows, b: int, states: list, closing: list, prefixes: list, op
             done[i] = tok_list[i] == EOS
         if all(done):
             break
-        seq = torch.cat([seq, torch.tensor(tok_list, device=seq.device)[:, None]], dim=1)
+        seq[:, t + 1] = torch.tensor(tok_list, device=seq.device)
     for i in range(b):
         if out[i][-1:] != [EOS]:
             out[i], states[i] = _repair(out[i], start_states[i], closing[i])
@@ -261,12 +305,10 @@ def _nucleus(logits: torch.Tensor, top_p: float, gen: torch.Generator | None) ->
     return order.gather(1, pick)[:, 0]
 
 
-def _beam(rows: _Rows, b: int, k: int, states: list, closing: list, prefixes: list,
+def _beam(rows: _Rows, masks: _Masks, b: int, k: int, states: list, closing: list, prefixes: list,
           opt: DecodingOptions, vocab: int) -> DecodingResult:  # fmt: skip
-    tail = _min_tail(vocab)
-    everything = np.ones(vocab, dtype=bool)  # dead slots (score -inf) are never expanded anyway
     device = rows.model.head.weight.device
-    seq = torch.full((b * k, 1), BOS, dtype=torch.long, device=device)
+    seq = torch.full((b * k, opt.max_length + 1), BOS, dtype=torch.long, device=device)
     hyp_states = [s for s in states for _ in range(k)]
     hyp_tokens: list[list[int]] = [[] for _ in range(b * k)]
     scores = torch.full((b, k), float("-inf"), device=device)
@@ -274,13 +316,12 @@ def _beam(rows: _Rows, b: int, k: int, states: list, closing: list, prefixes: li
     finished: list[list[tuple[float, float, list[int], GrammarState]]] = [[] for _ in range(b)]
     done = [False] * b
     for t in range(opt.max_length):
-        logits = rows.logits(seq)
+        logits = rows.logits(seq[:, : t + 1])
         live = (scores.view(-1) > float("-inf")).tolist()
-        masks = [
-            _mask(hyp_states[r], closing[r // k], prefixes[r // k], t, opt, tail) if live[r] else everything
-            for r in range(b * k)
-        ]
-        logp = torch.log_softmax(_masked(logits, masks), dim=-1)  # (B*K, V)
+        # dead slots (score -inf) are never expanded: their mask allows everything
+        allow = masks(hyp_states, [closing[r // k] for r in range(b * k)],
+                      [prefixes[r // k] for r in range(b * k)], t, live)  # fmt: skip
+        logp = torch.log_softmax(logits.masked_fill(~allow, float("-inf")), dim=-1)  # (B*K, V)
         cand = (scores.view(-1, 1) + logp).view(b, k * vocab)
         top_v, top_i = cand.topk(min(2 * k, k * vocab), dim=1)
         top_v, top_i = top_v.tolist(), top_i.tolist()
@@ -317,7 +358,8 @@ def _beam(rows: _Rows, b: int, k: int, states: list, closing: list, prefixes: li
         src_t = torch.tensor(src, device=device)
         rows.reorder(src_t)
         scores = torch.tensor(new_scores, device=device).view(b, k)
-        seq = torch.cat([seq[src_t], torch.tensor(new_tok, device=device)[:, None]], dim=1)
+        seq = seq[src_t]
+        seq[:, t + 1] = torch.tensor(new_tok, device=device)
     out_tokens, out_logp, out_score, out_states, complete, beams = [], [], [], [], [], []
     for i in range(b):
         hyps = sorted(finished[i], key=lambda h: -h[0])
@@ -347,7 +389,7 @@ def window_grid(n_frames: int, window: int) -> tuple[int, int]:
     return hop, max(1, math.ceil(max(n_frames - window, 0) / hop) + 1)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def decode_song(
     model: SequenceModel,
     mel: np.ndarray | torch.Tensor,
@@ -396,6 +438,7 @@ def decode_song(
     complete = [True] * len(onsets)
     run_states = [NoteGrammar.start(first=r[0] == 0) for r in runs]
     gen = torch.Generator().manual_seed(options.seed)
+    context = ContextCache(model) if options.use_cache else None  # each group encoded once per song
     for step in range(max((len(r) for r in runs), default=0)):
         active = [s for s, r in enumerate(runs) if step < len(r)]
         idx = [runs[s][step] for s in active]
@@ -414,7 +457,7 @@ def decode_song(
         )  # fmt: skip
         res = decode_groups(
             model, inputs, options, [run_states[s] for s in active], [step == len(runs[s]) - 1 for s in active],
-            [prefixes[i] for i in idx] if prefixes is not None else None, audio, gen,
+            [prefixes[i] for i in idx] if prefixes is not None else None, audio, gen, context,
         )  # fmt: skip
         for j, s in enumerate(active):
             groups[idx[j]], complete[idx[j]] = res.tokens[j], res.complete[j]

@@ -12,12 +12,19 @@ cross-attention memory:
   difficulty, so one window is encoded once and reused by every onset inside it, by beams and by the
   classifier-free-guidance pass (`audio_memory` also projects it to per-layer cross K/V once).
 - Context: the tokens of the previous `context_onsets` groups (teacher-forced in training, the
-  model's own output at inference), truncated from the left to `max_context_tokens`, each token
-  with its index, its age in onsets (1 = previous onset) and the frame of its onset relative to the
-  window (bucketed by `audio_stride`, so it lines up with audio positions; outside the window gets
-  its own bucket), through `context_layers` encoder layers. Putting the context in memory rather
-  than in the decoder prefix makes it ~7x cheaper per onset at inference (encoded once per onset and
-  shared by beams and CFG rows, no prefill through every decoder layer).
+  model's own output at inference), truncated from the left to `max_context_tokens`. The context
+  encoder (`context_layers`) sees each GROUP on its own: a token attends only to the tokens of its
+  own group, with its position inside the group, so a group's encoding depends on its tokens alone
+  and inference encodes each group once (`ContextCache`, keyed by the tokens) and reuses it for the
+  next `context_onsets` onsets. What changes from onset to onset (the group's age in onsets,
+  1 = previous, and its onset frame relative to the window, bucketed by `audio_stride` so it lines
+  up with audio positions, outside the window in its own bucket) is ADDED after the encoder. The
+  cross-attention K/V are linear in the memory, so inference keeps each group's projected K/V and
+  adds projected age/frame tables: the previous author measured that re-encoding and re-projecting
+  8 groups per onset cost more than decoding the group itself. A group is a maximal run of context
+  tokens with one age that does not run past an EOS (build_context and the training data both give
+  each group its own age). Putting the context in memory rather than in the decoder prefix keeps
+  it out of every decoder layer's self-attention, and it is shared by beams and CFG rows.
 - Each decoder token gets the current onset's frame bucket and the difficulty embedding added. The
   difficulty is replaced by the "unconditional" index `N_DIFFICULTIES` with probability
   `cond_dropout` in training, so inference can mix cond/uncond logits (classifier-free guidance).
@@ -35,7 +42,9 @@ because it is smooth and cheap; its expectation is what is penalised, so gradien
 computed it on argmax: zero gradient).
 
 KV cache: `forward` (training) never sees a cache. Inference uses `audio_memory` -> `start_cache`
--> `step` with a `DecoderCache` (rows = onsets x beams x CFG passes, `select` re-orders rows).
+-> `step` with a `DecoderCache`: one cross-attention memory per onset, read by `copies` consecutive
+rows (beams x CFG passes) whose queries are folded into one attention call, so the memory is never
+duplicated or re-ordered; self K/V live in preallocated buffers (no torch.cat per step).
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ from automapper_ml.models.onset import N_DIFFICULTIES
 from automapper_ml.tokenizer import (
     BOS,
     DIR_TOKENS,
+    EOS,
     NOTE,
     NOTE_VOCAB_SIZE,
     PAD,
@@ -214,18 +224,34 @@ class DecoderBlock(nn.Module):
 
     def forward(
         self,
-        x: torch.Tensor,  # (B, T, d) new positions
-        self_mask: torch.Tensor,  # (T, S_past + T) bool
+        x: torch.Tensor,  # (B, T, d)
+        self_mask: torch.Tensor,  # (T, T) bool
         cross: tuple[torch.Tensor, torch.Tensor, torch.Tensor],  # K, V (B, H, M, dh), mask (B, 1, 1, M)
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,  # cached self K, V (B, H, S_past, dh)
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> torch.Tensor:
+        """Training path (whole group at once, no cache)."""
         h = self.ln1(x)
         k, v = self.self_attn.project_kv(h)
-        if past is not None:
-            k, v = torch.cat([past[0].to(k.dtype), k], dim=2), torch.cat([past[1].to(v.dtype), v], dim=2)
         x = x + self.drop(self.self_attn.attend(h, k, v, self_mask))
         x = x + self.drop(self.cross_attn.attend(self.ln2(x), cross[0], cross[1], cross[2]))
-        return x + self.mlp(self.ln3(x)), k, v
+        return x + self.mlp(self.ln3(x))
+
+    def step(
+        self, x: torch.Tensor, cache: DecoderCache, layer: int, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Inference: x (B*R, T, d) new positions after `cache.length` cached ones; writes their self K/V
+        into the cache buffers. The R rows of one memory attend to it as one (B, R*T) query block."""
+        h = self.ln1(x)
+        k, v = self.self_attn.project_kv(h)  # (B*R, H, T, dh)
+        end = cache.length + x.shape[1]
+        sk, sv = cache.self_k[layer], cache.self_v[layer]
+        sk[:, :, cache.length : end] = k
+        sv[:, :, cache.length : end] = v
+        x = x + self.self_attn.attend(h, sk[:, :, :end], sv[:, :, :end], mask)
+        bo = cache.cross_k[layer].shape[0]
+        q = self.ln2(x).reshape(bo, -1, x.shape[-1])  # (B, R*T, d): rows of one memory are consecutive
+        out = self.cross_attn.attend(q, cache.cross_k[layer], cache.cross_v[layer], cache.cross_mask)
+        x = x + out.view_as(x)
+        return x + self.mlp(self.ln3(x))
 
 
 @dataclass
@@ -239,26 +265,128 @@ class AudioMemory:
 
 @dataclass
 class DecoderCache:
-    """Inference state for B rows: cross K/V of the memory, self K/V of the tokens so far."""
+    """Inference state for B = M x copies rows: M cross-attention memories (row r reads memory
+    r // copies) and the self K/V of the tokens so far in preallocated (rows, H, capacity, dh) buffers."""
 
-    cross_k: list[torch.Tensor]  # per layer (B, H, M, dh)
+    cross_k: list[torch.Tensor]  # per layer (M, H, S, dh)
     cross_v: list[torch.Tensor]
-    cross_mask: torch.Tensor  # (B, 1, 1, M) bool
+    cross_mask: torch.Tensor | None  # (M, 1, 1, S) bool, None when every position is valid
     bias: torch.Tensor  # (B, 1, d): difficulty + onset-frame embedding added to each token
-    self_k: list[torch.Tensor]  # per layer (B, H, S, dh), S = length
+    self_k: list[torch.Tensor]  # per layer (B, H, capacity, dh); positions >= length are garbage
     self_v: list[torch.Tensor]
     length: int = 0
+    copies: int = 1  # consecutive rows sharing one memory (beams x CFG passes)
 
     def select(self, rows: torch.Tensor) -> DecoderCache:
-        """Rows re-indexed (beam re-ordering, duplication for beams and CFG)."""
-
-        def pick(ts: list[torch.Tensor]) -> list[torch.Tensor]:
-            return [t.index_select(0, rows) for t in ts]
-
+        """Any re-indexing of rows (a new cache, one memory per row)."""
+        mem = torch.div(rows, self.copies, rounding_mode="floor")
+        mask = None if self.cross_mask is None else self.cross_mask.index_select(0, mem)
         return DecoderCache(
-            pick(self.cross_k), pick(self.cross_v), self.cross_mask.index_select(0, rows),
-            self.bias.index_select(0, rows), pick(self.self_k), pick(self.self_v), self.length,
+            [t.index_select(0, mem) for t in self.cross_k], [t.index_select(0, mem) for t in self.cross_v],
+            mask, self.bias.index_select(0, rows), [t.index_select(0, rows) for t in self.self_k],
+            [t.index_select(0, rows) for t in self.self_v], self.length, 1,
         )  # fmt: skip
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """In place: row i takes row rows[i]'s tokens, which must read the same memory (beam re-ordering
+        stays inside an onset), so only the self K/V up to `length` move."""
+        n = self.length
+        for t in (*self.self_k, *self.self_v):
+            t[:, :, :n] = t[rows, :, :n]
+        self.bias = self.bias.index_select(0, rows)
+
+
+class ContextCache:
+    """Each distinct context group encoded once and projected to every decoder layer's cross K/V.
+
+    Keyed by the group's tokens (its encoding depends on nothing else), so a song's repeated
+    patterns and the groups every onset shares with its neighbours cost one encoding. The age and
+    frame embeddings are added after the encoder, i.e. linearly to K/V: their projections are
+    tables. Built from the model's weights at construction: make a new one after training."""
+
+    def __init__(self, model: SequenceModel) -> None:
+        self.model = model
+        blocks = model.blocks
+        with torch.no_grad():
+            self.weight = torch.cat(
+                [torch.cat([b.cross_attn.k.weight, b.cross_attn.v.weight]) for b in blocks]
+            )
+            self.bias = torch.cat([torch.cat([b.cross_attn.k.bias, b.cross_attn.v.bias]) for b in blocks])
+            self.age_table = model.context_age.weight @ self.weight.T  # (context_onsets + 1, 2 L d)
+            self.frame_table = model.frame.weight @ self.weight.T  # (P + 2, 2 L d)
+            self.start = model.context_start[0] @ self.weight.T + self.bias  # (1, 2 L d)
+        width = self.weight.shape[0]
+        self.buffer = torch.zeros(1024, width, device=self.weight.device)  # row 0: zeros, read by PAD
+        self.slots: dict[tuple[int, ...], int] = {}  # group tokens -> first buffer row
+        self.used = 1
+        self.encoded = 0  # groups encoded so far (a measure of reuse)
+
+    def _store(self, keys: list[tuple[int, ...]], keep: set[tuple[int, ...]]) -> None:
+        need = sum(len(k) for k in keys)
+        if self.used + need > self.buffer.shape[0]:  # compact to what this call reads, then grow
+            old, self.slots, self.used = self.slots, {}, 1
+            live = [(k, old[k]) for k in keep if k in old]
+            rows = [s + i for k, s in live for i in range(len(k))]
+            size = max(self.buffer.shape[0], 2 * (1 + len(rows) + need))
+            fresh = torch.zeros(size, self.buffer.shape[1], device=self.buffer.device)
+            fresh[1 : 1 + len(rows)] = self.buffer[rows]
+            for k, _ in live:
+                self.slots[k] = self.used
+                self.used += len(k)
+            self.buffer = fresh
+        length = max(len(k) for k in keys)
+        tokens = torch.full((len(keys), length), PAD, dtype=torch.long, device=self.buffer.device)
+        for i, k in enumerate(keys):
+            tokens[i, : len(k)] = torch.tensor(k)
+        kv = self.model.encode_groups(tokens) @ self.weight.T + self.bias  # (G, L, 2 L d)
+        valid = tokens != PAD
+        self.buffer[self.used : self.used + need] = kv[valid]
+        for k in keys:
+            self.slots[k] = self.used
+            self.used += len(k)
+        self.encoded += len(keys)
+
+    def memory(
+        self, context: torch.Tensor, age: torch.Tensor, frame: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """context/age/frame (B, C) as in SequenceInputs -> K/V (B, 1 + C', 2 L d) of the start slot and
+        the last C' <= max_context_tokens tokens (layer l: K at [.., 2l d:(2l+1) d], V after it),
+        and the valid mask (B, 1 + C')."""
+        n = self.model.config.max_context_tokens
+        ctx, age, frame = context[:, -n:], age[:, -n:], frame[:, -n:]
+        rows = _segments(ctx.tolist(), age.tolist())
+        keys = [k for row in rows for _, k in row]
+        missing = list(dict.fromkeys(k for k in keys if k not in self.slots))
+        if missing:
+            self._store(missing, set(keys))
+        index = torch.zeros(ctx.shape, dtype=torch.long)
+        for r, row in enumerate(rows):
+            for begin, k in row:
+                s = self.slots[k]
+                index[r, begin : begin + len(k)] = torch.arange(s, s + len(k))
+        kv = self.buffer[index.to(self.buffer.device)]  # (B, C', 2 L d)
+        kv += self.age_table[age.clamp(0, self.model.config.context_onsets)]
+        kv += self.frame_table[self.model.frame_bucket(frame)]
+        kv = torch.cat([self.start.expand(kv.shape[0], 1, -1), kv], dim=1)
+        valid = torch.cat([torch.ones_like(ctx[:, :1], dtype=torch.bool), ctx != PAD], dim=1)
+        return kv, valid
+
+
+def _segments(ctx: list[list[int]], age: list[list[int]]) -> list[list[tuple[int, tuple[int, ...]]]]:
+    """Per row: (first column, tokens) of each group, the same split as `_group_layout`."""
+    out = []
+    for toks, ages in zip(ctx, age, strict=True):
+        row: list[tuple[int, tuple[int, ...]]] = []
+        begin = -1
+        for j, t in enumerate(toks + [PAD]):
+            new = t == PAD or begin < 0 or ages[j] != ages[j - 1] or toks[j - 1] == EOS
+            if new and begin >= 0:
+                row.append((begin, tuple(toks[begin:j])))
+                begin = -1
+            if t != PAD and begin < 0:
+                begin = j
+        out.append(row)
+    return out
 
 
 class SequenceModel(nn.Module):
@@ -276,7 +404,7 @@ class SequenceModel(nn.Module):
 
         self.token = nn.Embedding(c.vocab_size, d)
         self.frame = nn.Embedding(c.audio_positions + 2, d)  # 0 = before the window, P + 1 = after
-        self.context_pos = nn.Embedding(c.max_context_tokens, d)
+        self.group_pos = nn.Embedding(c.max_group_tokens, d)  # a context token's place in its group
         self.context_age = nn.Embedding(c.context_onsets + 1, d)
         self.context_start = nn.Parameter(torch.zeros(1, 1, d))  # always-present slot: memory never empty
         self.context_blocks = nn.ModuleList(
@@ -314,22 +442,31 @@ class SequenceModel(nn.Module):
         p = self.config.audio_positions
         return (torch.div(frames, self.config.audio_stride, rounding_mode="floor").clamp(-1, p) + 1).long()
 
+    def encode_groups(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Context groups on their own: tokens (G, L), PAD on the right -> encodings (G, L, d), before the
+        age/frame embeddings (what `ContextCache` keeps; PAD positions are garbage)."""
+        pos = torch.arange(tokens.shape[1], device=tokens.device).clamp_max(self.config.max_group_tokens - 1)
+        x = self.token(tokens) + self.group_pos(pos)[None]
+        mask = (tokens != PAD)[:, None, None, :]
+        for block in self.context_blocks:
+            x = block(x, mask)
+        return self.context_ln(x)
+
     def encode_context(self, inputs: SequenceInputs) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> memory (B, 1 + C', d) and valid mask (B, 1 + C') for the last C' <= max_context_tokens tokens."""
+        """-> memory (B, 1 + C', d) and valid mask (B, 1 + C') for the last C' <= max_context_tokens tokens.
+        Training path: all groups of a row in one pass, attention kept inside each group."""
         n = self.config.max_context_tokens
         ctx, age, frame = inputs.context[:, -n:], inputs.context_age[:, -n:], inputs.context_frame[:, -n:]
-        pos = torch.arange(ctx.shape[1], device=ctx.device)
-        x = (
-            self.token(ctx)
-            + self.context_pos(pos)[None]
-            + self.context_age(age.clamp(0, self.config.context_onsets))
-        )
+        valid = ctx != PAD
+        pos, group = _group_layout(ctx, age)
+        x = self.token(ctx) + self.group_pos(pos.clamp_max(self.config.max_group_tokens - 1))
+        same = (group[:, :, None] == group[:, None, :])[:, None]  # (B, 1, C, C): own group only
+        for block in self.context_blocks:
+            x = block(x, same)
+        x = self.context_ln(x) + self.context_age(age.clamp(0, self.config.context_onsets))
         x = x + self.frame(self.frame_bucket(frame))
         x = torch.cat([self.context_start.expand(x.shape[0], 1, -1).to(x.dtype), x], dim=1)
-        valid = torch.cat([torch.ones_like(ctx[:, :1], dtype=torch.bool), ctx != PAD], dim=1)  # (B, 1 + C)
-        for block in self.context_blocks:
-            x = block(x, valid[:, None, None, :])
-        return self.context_ln(x), valid
+        return x, torch.cat([torch.ones_like(valid[:, :1]), valid], dim=1)  # (B, 1 + C)
 
     def audio_memory(self, mel: torch.Tensor, structure: torch.Tensor) -> AudioMemory:
         """Encode N windows once and project them to every decoder layer's cross K/V."""
@@ -354,21 +491,6 @@ class SequenceModel(nn.Module):
         return (self.difficulty(difficulty) + self.frame(self.frame_bucket(onset)))[:, None, :]
 
     # ------------------------------------------------------------------ decoder
-    def _decode(self, tokens: torch.Tensor, start: int, bias: torch.Tensor, cross: tuple, past: list | None):
-        t = tokens.shape[1]
-        if start + t > self.config.max_group_tokens:
-            raise ValueError(f"group longer than max_group_tokens={self.config.max_group_tokens}")
-        pos = torch.arange(start, start + t, device=tokens.device)
-        x = self.token(tokens) + self.position(pos)[None] + bias
-        # query i (absolute start + i) may see keys 0 .. start + i
-        mask = torch.ones(t, start + t, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
-        new_k, new_v = [], []
-        for i, block in enumerate(self.blocks):
-            x, k, v = block(x, mask, (cross[0][i], cross[1][i], cross[2]), None if past is None else past[i])
-            new_k.append(k)
-            new_v.append(v)
-        return self.head(self.ln_f(x)), new_k, new_v
-
     def forward(self, inputs: SequenceInputs, tokens: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, T, vocab) for tokens (B, T) = [BOS, t1 .., EOS, PAD ..]:
         logits[:, i] predict tokens[:, i + 1]. No cache: this is the training path."""
@@ -376,29 +498,64 @@ class SequenceModel(nn.Module):
         if self.training and self.config.cond_dropout > 0:
             drop = torch.rand(difficulty.shape, device=difficulty.device) < self.config.cond_dropout
             difficulty = torch.where(drop, torch.full_like(difficulty, N_DIFFICULTIES), difficulty)
-        cross = self._cross(self.audio_memory(inputs.mel, inputs.structure), inputs)
-        logits, _, _ = self._decode(tokens, 0, self.condition(difficulty, inputs.onset), cross, None)
-        return logits
+        ks, vs, mask = self._cross(self.audio_memory(inputs.mel, inputs.structure), inputs)
+        t = tokens.shape[1]
+        if t > self.config.max_group_tokens:
+            raise ValueError(f"group longer than max_group_tokens={self.config.max_group_tokens}")
+        pos = torch.arange(t, device=tokens.device)
+        x = self.token(tokens) + self.position(pos)[None] + self.condition(difficulty, inputs.onset)
+        causal = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril()
+        for i, block in enumerate(self.blocks):
+            x = block(x, causal, (ks[i], vs[i], mask))
+        return self.head(self.ln_f(x))
 
     @torch.no_grad()
-    def start_cache(self, inputs: SequenceInputs, audio: AudioMemory | None = None) -> DecoderCache:
-        """An empty cache for inputs' B rows (pass `audio` from `audio_memory` to reuse encoded windows)."""
+    def start_cache(
+        self,
+        inputs: SequenceInputs,
+        audio: AudioMemory | None = None,
+        copies: int = 1,
+        capacity: int | None = None,
+        context: ContextCache | None = None,
+    ) -> DecoderCache:
+        """An empty cache for inputs' B rows, each repeated `copies` times (consecutive rows, one shared
+        memory). `audio` (from `audio_memory`) and `context` reuse encoded windows and groups;
+        `capacity` is the longest group the cache will hold (default max_group_tokens)."""
         audio = audio if audio is not None else self.audio_memory(inputs.mel, inputs.structure)
-        ks, vs, mask = self._cross(audio, inputs)
-        empty = ks[0][:, :, :0]
-        n = len(self.blocks)
-        return DecoderCache(
-            ks, vs, mask, self.condition(inputs.difficulty, inputs.onset), [empty] * n, [empty] * n
-        )
+        context = context if context is not None else ContextCache(self)
+        kv, valid = context.memory(inputs.context, inputs.context_age, inputs.context_frame)
+        b, c = valid.shape
+        h, n = self.config.heads, len(self.blocks)
+        kv = kv.view(b, c, 2 * n, h, -1)
+        ks, vs = [], []
+        for i in range(n):  # audio windows then context; one contiguous (B, H, P + C, dh) per layer
+            ks.append(torch.cat([audio.k[i][inputs.window], kv[:, :, 2 * i].transpose(1, 2)], dim=2))
+            vs.append(torch.cat([audio.v[i][inputs.window], kv[:, :, 2 * i + 1].transpose(1, 2)], dim=2))
+        mask = None
+        if not bool(valid.all()):
+            audio_valid = valid.new_ones(b, audio.encoded.shape[1])
+            mask = torch.cat([audio_valid, valid], dim=1)[:, None, None, :]
+        rows, cap = b * copies, capacity or self.config.max_group_tokens
+        dh = self.config.d_model // h
+        empty = [ks[0].new_empty(rows, h, cap, dh) for _ in range(2 * n)]
+        bias = self.condition(inputs.difficulty, inputs.onset).repeat_interleave(copies, dim=0)
+        return DecoderCache(ks, vs, mask, bias, empty[:n], empty[n:], 0, copies)
 
     @torch.no_grad()
     def step(self, tokens: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
         """Feed tokens (B, T) after the cached ones; returns their logits (B, T, vocab); extends `cache`."""
-        cross = (cache.cross_k, cache.cross_v, cache.cross_mask)
-        past = list(zip(cache.self_k, cache.self_v, strict=True))
-        logits, cache.self_k, cache.self_v = self._decode(tokens, cache.length, cache.bias, cross, past)
-        cache.length += tokens.shape[1]
-        return logits
+        t, start = tokens.shape[1], cache.length
+        if start + t > min(self.config.max_group_tokens, cache.self_k[0].shape[2]):
+            raise ValueError(f"group longer than max_group_tokens={self.config.max_group_tokens}")
+        pos = torch.arange(start, start + t, device=tokens.device)
+        x = self.token(tokens) + self.position(pos)[None] + cache.bias
+        mask = None  # one new token sees every cached one; a chunk is causal after them
+        if t > 1:
+            mask = torch.ones(t, start + t, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
+        for i, block in enumerate(self.blocks):
+            x = block.step(x, cache, i, mask)
+        cache.length += t
+        return self.head(self.ln_f(x))
 
     # ------------------------------------------------------------------ loss
     def loss(self, logits: torch.Tensor, tokens: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -448,6 +605,20 @@ class SequenceModel(nn.Module):
             total = total + (expected * use).sum()
             count = count + use.sum()
         return total / count.clamp_min(1.0)
+
+
+def _group_layout(ctx: torch.Tensor, age: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ctx/age (B, C) -> each token's position in its group and a group id (B, C) (PAD: group 0).
+    A group starts at a valid token after PAD, an age change or an EOS (same split as `_segments`)."""
+    valid = ctx != PAD
+    prev_valid = F.pad(valid[:, :-1], (1, 0), value=False)
+    prev_age = F.pad(age[:, :-1], (1, 0), value=-1)
+    prev_eos = F.pad(ctx[:, :-1] == EOS, (1, 0), value=False)
+    new = valid & (~prev_valid | (age != prev_age) | prev_eos)
+    idx = torch.arange(ctx.shape[1], device=ctx.device).expand_as(ctx)
+    start = torch.where(new, idx, 0).cummax(dim=1).values
+    group = torch.where(valid, new.long().cumsum(dim=1), 0)
+    return torch.where(valid, idx - start, 0), group
 
 
 def _init(m: nn.Module) -> None:

@@ -153,9 +153,15 @@ def test_song_decoding_is_grammatical_and_streams_agree_on_count(model):
     mel = torch.randn(CFG.n_mels, n_frames, generator=g).numpy()
     structure = torch.rand(CFG.n_structure, n_frames, generator=g).numpy()
     onsets = np.sort(torch.randperm(n_frames, generator=g)[:23].numpy())
+    # max_length 12 stands in for a trained model's group length: this random model piles up DBEATS_16
+    # until the budget stops it, and 23 groups of 44 of them would run past MAX_BEAT (then dropped)
+    opts = DecodingOptions(max_length=12)
     for streams in (1, 4):
-        song = decode_song(model, mel, structure, onsets, difficulty=3, streams=streams)
+        song = decode_song(model, mel, structure, onsets, difficulty=3, options=opts, streams=streams)
         assert len(song.groups) == len(onsets) and all(song.complete)
+        # every group encoded once for the whole song and reused == recomputing everything per step
+        slow = decode_song(model, mel, structure, onsets, 3, replace(opts, use_cache=False), streams)
+        assert slow.groups == song.groups
         flat = [BOS] + [t for grp in song.groups for t in grp]
         state = walk(flat[1:], closing=False)
         assert state.can_end

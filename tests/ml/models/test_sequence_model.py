@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from automapper_ml.models.sequence import (
+    ContextCache,
     SequenceConfig,
     SequenceInputs,
     SequenceModel,
@@ -94,6 +95,51 @@ def test_cached_steps_equal_training_forward():
         chunked = torch.cat([model.step(tokens[:, :3], cache2), model.step(tokens[:, 3:], cache2)], dim=1)
     assert (stepped - full).abs().max() < 1e-4
     assert (chunked - full).abs().max() < 1e-4
+
+
+def test_context_cache_matches_training_memory_and_reuses_groups():
+    """Groups encoded once (keyed by tokens) + projected age/frame tables == the training path's K/V,
+    including a group cut by left truncation, a group without EOS and rows of different lengths."""
+    torch.manual_seed(5)
+    model = SequenceModel(CFG).eval()
+    a, b, c = group(note(0, 1, 1)), group(note(1, 2, 0), note(0, 1, 0)), group(note(1, 3, 1))[:-1]
+    history = [[a, b, c, a], [b, a], [], [c, b]]
+    ctx, age, frame = build_context(history, [[5, 40, 90, 130][: len(h)] for h in history], max_tokens=14)
+    assert ctx[0, 0] != PAD and ctx[0].tolist()[:2] != a[:2]  # row 0's oldest group is cut
+    cache = ContextCache(model)
+    with torch.no_grad():
+        kv, valid = cache.memory(ctx, age, frame)
+        inputs = replace(make_inputs(4)[0], context=ctx, context_age=age, context_frame=frame)
+        memory, valid_train = model.encode_context(inputs)
+        for i, block in enumerate(model.blocks):
+            k, v = block.cross_attn.project_kv(memory)  # (B, H, 1 + C, dh)
+            kc, vc = kv.view(*kv.shape[:2], 2 * CFG.layers, CFG.heads, -1)[:, :, 2 * i : 2 * i + 2].unbind(2)
+            for train, cached in ((k, kc), (v, vc)):
+                assert (train.transpose(1, 2) - cached)[valid].abs().max() < 1e-4
+    assert torch.equal(valid, valid_train)
+    assert cache.encoded == 5  # a, b, c and b cut two ways (rows 0 and 1), each once
+    again = cache.memory(ctx.flip(0), age.flip(0), frame.flip(0))[0]
+    assert cache.encoded == 5 and torch.allclose(again.flip(0), kv)  # all reused
+
+
+def test_context_groups_are_encoded_on_their_own():
+    """Changing one context group leaves the other groups' memory unchanged: that independence is
+    what makes the per-group cache exact."""
+    torch.manual_seed(6)
+    model = SequenceModel(CFG).eval()
+    first, second = group(note(0, 1, 1)), group(note(1, 2, 0))
+    other = group(note(0, 7, 3), note(1, 8, 2))
+    inputs = make_inputs(1)[0]
+    with torch.no_grad():
+        mems = []
+        for g in (first, other):
+            ctx, age, frame = build_context([[g, second]], [[10, 20]], 96)
+            mems.append(
+                model.encode_context(replace(inputs, context=ctx, context_age=age, context_frame=frame))[0]
+            )
+    n = len(second)
+    assert (mems[0][:, -n:] - mems[1][:, -n:]).abs().max() < 1e-5  # the newest group's memory
+    assert (mems[0][:, 0] - mems[1][:, 0]).abs().max() < 1e-6  # the start slot
 
 
 def test_audio_and_context_change_the_output():
