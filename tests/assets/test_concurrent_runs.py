@@ -54,7 +54,7 @@ def dagster_home(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_runs_at_once_on_sqlite(dagster_home, tmp_path):
+def test_two_runs_at_once_on_sqlite(dagster_home, tmp_path, monkeypatch):
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
     procs = [
         subprocess.Popen(
@@ -84,7 +84,8 @@ def test_two_runs_at_once_on_sqlite(dagster_home, tmp_path):
     first, second = sorted(windows, key=lambda w: w["start"])
     assert second["start"] >= first["end"] - 0.05  # pool gpu = 1: the second step waited for the slot
 
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))  # dagster.yaml reads it
+    with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"automapper/test": "one"}))
         assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS]
         logs = instance.all_logs(runs[0].run_id)
