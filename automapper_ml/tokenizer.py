@@ -68,6 +68,7 @@ DUR_VALUES = (0.0, 1 / 32, 1 / 24, 1 / 16, 1 / 12, 1 / 8, 1 / 6, 3 / 16, 1 / 4, 
               3 / 4, 7 / 8, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0,
               16.0, 20.0, 24.0, 28.0, 32.0, 48.0, 64.0)  # fmt: skip
 SCALE_VALUES = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
+_ANGLES_AND_ZERO = tuple(sorted((0, *ANGLE_VALUES)))
 MIN_SLICES, MAX_SLICES = 2, 16
 MAX_WALL_WIDTH, MAX_WALL_HEIGHT = 4, 5
 N_CELLS = GRID_COLUMNS * GRID_ROWS
@@ -202,7 +203,8 @@ def _q_note(n: ColorNote) -> tuple[tuple | None, str | None]:
     if not 0 <= n.direction < N_DIRECTIONS:
         return None, "unknown cut direction"
     a = n.angle if isinstance(n.angle, int | float) and math.isfinite(n.angle) else 0
-    k = nearest((0, *ANGLE_VALUES), a) - 1 if a else -1
+    snapped = _ANGLES_AND_ZERO[nearest(_ANGLES_AND_ZERO, a)]
+    k = ANGLE_VALUES.index(snapped) if snapped else -1
     return (tick, n.color, n.x, n.y, n.direction, k), None
 
 
