@@ -1,0 +1,241 @@
+"""Stage 2 training entry point (what the `sequence_model` asset calls), checkpoint loading, presets.
+
+    preset = load_sequence_preset("demo")                      # configs/sequence.toml
+    result = train_sequence_model(index, root, out_dir, preset.model, preset.train, task_config=preset.task)
+    model = load_sequence_model(result.best_path)
+
+After training, the best checkpoint decodes a few validation songs at their human onsets
+(evaluation.sequence_metrics) and the result carries those raw-decoder figures beside the
+teacher-forced ones (validation loss, token and EOS accuracy).
+
+configs/sequence.toml is the single source of the stage-2 numbers; `sequence_config_hash` (its
+canonical hash, parsed then dumped) belongs in the asset's code version:
+
+    default_preset = "<name>"
+    [model.<size>]            SequenceConfig fields (unset ones keep the dataclass defaults)
+    [preset.<name>]           model = "<size>"
+    [preset.<name>.train]     TrainConfig fields
+    [preset.<name>.task]      SequenceTaskConfig fields
+    [preset.<name>.decoding]  DecodingOptions fields for the generated-map metrics
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+
+from automapper_ml.data.ingest_config import canonical_hash
+from automapper_ml.data.sequence_data import SequenceTask, SequenceTaskConfig
+from automapper_ml.evaluation.sequence_metrics import evaluate_generation
+from automapper_ml.generation.decoding import DecodingOptions
+from automapper_ml.models.sequence import SequenceConfig, SequenceModel
+from automapper_ml.tokenizer import TOKENIZER_VERSION
+from automapper_ml.training.loop import TrainConfig, load_checkpoint, train
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sequence.toml"
+
+
+@dataclass
+class SequenceTrainResult:
+    metrics: dict[
+        str, float
+    ]  # validation metrics of the best epoch (token_accuracy, val_loss, eos_accuracy...)
+    generation: dict[str, float]  # raw-decoder figures on validation songs (evaluation.sequence_metrics)
+    n_params: int
+    epochs: int  # epochs run (this call and any resumed part)
+    best_epoch: int
+    steps: int
+    seconds: float  # wall time of this call (training + validation + generation metrics)
+    device: str
+    best_path: Path | None
+    last_path: Path | None
+    samples_per_second: float  # training groups per second of training time (validation excluded)
+    data_seconds: float  # time spent building batches
+    zero_audio: bool  # the ablation: audio zeroed in training and evaluation
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        """Flat numbers for asset metadata and loggers (generation figures prefixed `gen_`)."""
+        out = {k: float(v) for k, v in self.metrics.items()}
+        out.update({f"gen_{k}": float(v) for k, v in self.generation.items()})
+        out.update(n_params=float(self.n_params), epochs=float(self.epochs), seconds=self.seconds,
+                   samples_per_second=self.samples_per_second)  # fmt: skip
+        return out
+
+
+def train_sequence_model(
+    index: pl.DataFrame | str | os.PathLike,
+    root: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    model_config: SequenceConfig,
+    train_config: TrainConfig,
+    *,
+    task_config: SequenceTaskConfig | None = None,
+    decoding: DecodingOptions | None = None,
+    extra_state: dict[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
+    init_weights: dict[str, torch.Tensor] | None = None,
+    zero_audio: bool = False,
+) -> SequenceTrainResult:
+    """Train stage 2 on the index's train split, validate on its val split, then decode up to
+    `task_config.eval_songs` validation songs with the best checkpoint for the generated-map figures.
+
+    Checkpoints (best.pt, last.pt) go to `out_dir`; a last.pt there with the same configs and
+    extra_state is resumed. `extra_state` (e.g. the frame index data version) is stored in every
+    checkpoint, with the tokenizer version added. `zero_audio=True` is the ablation (same as
+    `task_config.zero_audio`)."""
+    frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    task_config = task_config or SequenceTaskConfig()
+    if zero_audio:
+        task_config = replace(task_config, zero_audio=True)
+    task = SequenceTask(frame, root, model_config, task_config)
+    n_params = sum(p.numel() for p in task.build_model().parameters())
+    state = {"tokenizer_version": TOKENIZER_VERSION, **(extra_state or {})}
+    started = time.monotonic()
+    steps_before = _resumed_steps(out / "last.pt")
+    result = train(task, train_config, out, extra_state=state, log=log, init_weights=init_weights)
+    best_metrics = _best_entry(result.history, result.best_epoch)
+    train_seconds = time.monotonic() - started - task.validate_seconds
+    generation: dict[str, float] = {}
+    if result.best_path is not None and task.val_data.items and task_config.eval_songs > 0:
+        model = load_sequence_model(result.best_path)
+        generation = evaluate_generation(
+            model, task.val_data, options=decoding or DecodingOptions(),
+            max_songs=task_config.eval_songs, zero_audio=task_config.zero_audio,
+        )  # fmt: skip
+        if log is not None:
+            log(f"sequence: generated-map figures on {int(generation.get('maps', 0))} validation maps: "
+                + ", ".join(f"{k} {generation[k]:.3f}" for k in ("left_share", "max_most_common_share",
+                            "distinct_patterns", "parity_errors_per_100_swings") if k in generation))  # fmt: skip
+    samples = (result.steps - steps_before) * train_config.grad_accum * train_config.batch_size
+    return SequenceTrainResult(
+        metrics={k: float(v) for k, v in best_metrics.items()},
+        generation=generation,
+        n_params=n_params,
+        epochs=result.epochs_run,
+        best_epoch=result.best_epoch,
+        steps=result.steps,
+        seconds=time.monotonic() - started,
+        device=result.device,
+        best_path=result.best_path,
+        last_path=result.last_path,
+        samples_per_second=samples / max(train_seconds, 1e-9),
+        data_seconds=task.batch_seconds,
+        zero_audio=task_config.zero_audio,
+        history=result.history,
+    )
+
+
+def load_sequence_model(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -> SequenceModel:
+    """The model (eval mode) of a stage-2 checkpoint, loaded with weights_only=True and rebuilt from
+    the config saved in it. ValueError with a one-line reason for anything else."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = load_checkpoint(path, device)
+    except Exception as err:  # truncated file, not a torch file, or a pickle weights_only refuses
+        raise ValueError(f"{path} is not a readable checkpoint: {' '.join(str(err).split())[:200]}") from err
+    if not isinstance(state, dict) or state.get("stage") != "sequence" or "model" not in state:
+        raise ValueError(f"{path} is not a sequence model checkpoint")
+    saved = state["model_config"]
+    model = SequenceModel(SequenceConfig(**saved.get("model", saved)))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
+# ---------------------------------------------------------------------------------- presets
+
+
+@dataclass(frozen=True)
+class SequencePreset:
+    name: str
+    model_name: str  # the [model.<size>] it uses
+    model: SequenceConfig
+    train: TrainConfig
+    task: SequenceTaskConfig
+    decoding: DecodingOptions
+
+
+def read_sequence_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The parsed TOML (ValueError with a one-line reason when it cannot be read or parsed)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: not valid TOML ({err})") from err
+    except OSError as err:
+        raise ValueError(f"{path}: cannot be read ({err.strerror})") from err
+
+
+def sequence_config_hash(path: str | os.PathLike | None = None) -> str:
+    """Canonical hash of the whole file: part of the `sequence_model` code version."""
+    return canonical_hash(read_sequence_config(path))
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {err}") from err
+
+
+def sequence_model_config(name: str, path: str | os.PathLike | None = None) -> SequenceConfig:
+    """The [model.<name>] SequenceConfig."""
+    models = read_sequence_config(path).get("model", {})
+    if name not in models:
+        raise ValueError(f"no model size {name!r} in the sequence config (have {sorted(models)})")
+    return _build(SequenceConfig, models[name], f"[model.{name}]")
+
+
+def load_sequence_preset(name: str | None = None, path: str | os.PathLike | None = None) -> SequencePreset:
+    """The named preset (default: the file's `default_preset`)."""
+    data = read_sequence_config(path)
+    name = name or data.get("default_preset", "demo")
+    presets = data.get("preset", {})
+    if name not in presets:
+        raise ValueError(f"no preset {name!r} in the sequence config (have {sorted(presets)})")
+    section = presets[name]
+    unknown = sorted(set(section) - {"model", "train", "task", "decoding"})
+    if unknown:
+        raise ValueError(f"[preset.{name}]: unknown keys {unknown}")
+    size = section.get("model", "tiny")
+    return SequencePreset(
+        name=name,
+        model_name=size,
+        model=sequence_model_config(size, path),
+        train=_build(TrainConfig, section.get("train", {}), f"[preset.{name}.train]"),
+        task=_build(SequenceTaskConfig, section.get("task", {}), f"[preset.{name}.task]"),
+        decoding=_build(DecodingOptions, section.get("decoding", {}), f"[preset.{name}.decoding]"),
+    )
+
+
+def _best_entry(history: list[dict[str, float]], best_epoch: int) -> dict[str, float]:
+    for entry in history:
+        if int(entry.get("epoch", -2)) == best_epoch:
+            return dict(entry)
+    return dict(history[-1]) if history else {}
+
+
+def _resumed_steps(last: Path) -> int:
+    if not last.exists():
+        return 0
+    try:
+        return int(load_checkpoint(last).get("step", 0))
+    except Exception:  # unreadable last.pt: the loop will report it
+        return 0
