@@ -61,6 +61,7 @@ REQUIRED_COLUMNS = (
 class LightingTaskConfig:
     epoch_scale: float = 1.0  # passes over each row's steps per epoch (times its weight)
     zero_audio: bool = False  # ablation: mel and structure cells zeroed in training and validation
+    zero_notes: bool = False  # ablation: note cells zeroed likewise
     max_val_steps: int = 20_000  # validation steps at most (evenly spread over the val split)
     val_batch: int = 256  # steps per validation batch
 
@@ -97,6 +98,7 @@ class LightingData:
         config: LightingConfig,
         *,
         zero_audio: bool = False,
+        zero_notes: bool = False,
         readers: dict[Path, SnapshotReader] | None = None,
     ) -> None:
         frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
@@ -105,7 +107,7 @@ class LightingData:
             raise LightingDataError(f"frame index lacks columns {missing}")
         self.root = Path(root) if root is not None else None
         self.config = config
-        self.zero_audio = zero_audio
+        self.zero_audio, self.zero_notes = zero_audio, zero_notes
         self._readers = readers if readers is not None else {}
         self._stats: dict[tuple[Path, str], tuple[float, float]] = {}
         self.items: list[_Item] = []
@@ -182,6 +184,8 @@ class LightingData:
                            k, 1, self._stats[stats_key])  # fmt: skip
         if self.zero_audio:
             cells[: 2 * (c.n_mels + c.n_structure)] = 0.0
+        if self.zero_notes:
+            cells[2 * (c.n_mels + c.n_structure) : -1] = 0.0
         groups = self.groups(item, k - c.context_steps, k + 1)
         ctx_tokens, ctx_age = context_arrays([split_events(g) for g in groups[:-1]], c.context_steps,
                                              c.max_context_events)  # fmt: skip
@@ -241,8 +245,8 @@ class LightingTask:
         self.config = model_config
         self.task_config = tc = task_config or LightingTaskConfig()
         readers: dict[Path, SnapshotReader] = {}
-        self.train_data = LightingData(frame, root, train_split, model_config, zero_audio=tc.zero_audio, readers=readers)  # fmt: skip
-        self.val_data = LightingData(frame, root, val_split, model_config, zero_audio=tc.zero_audio, readers=readers)  # fmt: skip
+        self.train_data = LightingData(frame, root, train_split, model_config, zero_audio=tc.zero_audio, zero_notes=tc.zero_notes, readers=readers)  # fmt: skip
+        self.val_data = LightingData(frame, root, val_split, model_config, zero_audio=tc.zero_audio, zero_notes=tc.zero_notes, readers=readers)  # fmt: skip
         if not self.train_data.items:
             raise LightingDataError(f"the frame index has no {train_split!r} rows with lighting")
         self._items, self._steps = self.train_data.epoch_slots(tc.epoch_scale)

@@ -337,6 +337,11 @@ class LightCache:
     self_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer (B, H, S, dh)
     length: int = 0
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep only `rows` (in that order), in place."""
+        self.cross = [tuple(t.index_select(0, rows) for t in layer) for layer in self.cross]
+        self.self_kv = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in self.self_kv]
+
 
 class LightingModel(nn.Module):
     def __init__(self, config: LightingConfig) -> None:
@@ -610,30 +615,33 @@ def _decode_step(
     opts: LightingOptions,
     generator: torch.Generator,
 ) -> list[list[int]]:
-    """Grammar-constrained decoding of one group per cache row; new events stop in time for EOS."""
+    """Grammar-constrained decoding of one group per cache row; new events stop in time for EOS.
+    Rows that have ended are dropped from the cache (most steps are short or empty)."""
     b = cache.cross[0][0].shape[0]
     device = cache.cross[0][0].device
     states = [grammar.start() for _ in range(b)]
     tokens: list[list[int]] = [[] for _ in range(b)]
-    done = [False] * b
+    alive = list(range(b))  # original row of each cache row
     current = torch.full((b,), LIGHT_BOS, dtype=torch.long, device=device)
     for pos in range(cap):
-        logits = model.step(current, cache).float()  # (B, V)
+        logits = model.step(current, cache).float()  # (alive, V)
         extra = keep if pos + EVENT_TOKENS + 1 <= cap else no_offset  # room for a whole event + EOS
-        mask = np.stack([s.allowed() & extra for s in states])
+        mask = np.stack([states[i].allowed() & extra for i in alive])
         logits = logits.masked_fill(~torch.from_numpy(mask).to(device), float("-inf"))
         chosen = _choose(logits, opts, generator).tolist()
-        for i in range(b):
-            if done[i]:
-                chosen[i] = LIGHT_EOS
-                continue
-            states[i] = states[i].advance(chosen[i])
-            tokens[i].append(chosen[i])
-            done[i] = chosen[i] == LIGHT_EOS
-        if all(done):
+        going = []
+        for j, i in enumerate(alive):
+            states[i] = states[i].advance(chosen[j])
+            tokens[i].append(chosen[j])
+            if chosen[j] != LIGHT_EOS:
+                going.append(j)
+        if not going:
             break
-        current = torch.tensor(chosen, dtype=torch.long, device=device)
-    return [tk if d else truncate_group(tk + [LIGHT_EOS], cap) for tk, d in zip(tokens, done, strict=True)]
+        if len(going) < len(alive):
+            cache.select(torch.tensor(going, device=device))
+        alive = [alive[j] for j in going]
+        current = torch.tensor([chosen[j] for j in going], dtype=torch.long, device=device)
+    return [tk if tk[-1] == LIGHT_EOS else truncate_group(tk + [LIGHT_EOS], cap) for tk in tokens]
 
 
 def _choose(logits: torch.Tensor, opts: LightingOptions, generator: torch.Generator) -> torch.Tensor:
