@@ -149,8 +149,13 @@ def load_sequence_model(ckpt_path: str | os.PathLike, device: str | torch.device
     if not isinstance(state, dict) or state.get("stage") != "sequence" or "model" not in state:
         raise ValueError(f"{path} is not a sequence model checkpoint")
     saved = state["model_config"]
-    model = SequenceModel(SequenceConfig(**saved.get("model", saved)))
-    model.load_state_dict(state["model"])
+    try:
+        model = SequenceModel(SequenceConfig(**saved.get("model", saved)))
+        model.load_state_dict(state["model"])
+    except (TypeError, ValueError, RuntimeError) as err:  # another config schema or weight layout
+        raise ValueError(
+            f"{path}: weights do not fit the sequence model: {str(err).splitlines()[0][:200]}"
+        ) from err
     return model.to(device).eval()
 
 
