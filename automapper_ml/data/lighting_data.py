@@ -46,6 +46,14 @@ from automapper_ml.models.lighting import (
 )
 from automapper_ml.tokenizer import LIGHT_BOS, LIGHT_EOS, LIGHT_PAD
 
+MODEL_INPUTS = (
+    "cells",
+    "difficulty",
+    "bar",
+    "ctx_tokens",
+    "ctx_age",
+    "inputs",
+)  # LightingModel.forward order
 REQUIRED_COLUMNS = (
     "key",
     "map_key",
@@ -245,8 +253,9 @@ class LightingTask:
         self.config = model_config
         self.task_config = tc = task_config or LightingTaskConfig()
         readers: dict[Path, SnapshotReader] = {}
-        self.train_data = LightingData(frame, root, train_split, model_config, zero_audio=tc.zero_audio, zero_notes=tc.zero_notes, readers=readers)  # fmt: skip
-        self.val_data = LightingData(frame, root, val_split, model_config, zero_audio=tc.zero_audio, zero_notes=tc.zero_notes, readers=readers)  # fmt: skip
+        ablation = {"zero_audio": tc.zero_audio, "zero_notes": tc.zero_notes, "readers": readers}
+        self.train_data = LightingData(frame, root, train_split, model_config, **ablation)
+        self.val_data = LightingData(frame, root, val_split, model_config, **ablation)
         if not self.train_data.items:
             raise LightingDataError(f"the frame index has no {train_split!r} rows with lighting")
         self._items, self._steps = self.train_data.epoch_slots(tc.epoch_scale)
@@ -266,8 +275,7 @@ class LightingTask:
         return self.train_data.batch([(int(self._items[i]), int(self._steps[i])) for i in indices])
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = model(batch["cells"], batch["difficulty"], batch["bar"], batch["ctx_tokens"], batch["ctx_age"],
-                       batch["inputs"])  # fmt: skip
+        logits = model(*(batch[k] for k in MODEL_INPUTS))
         return model.loss(logits, batch["targets"])
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
@@ -289,8 +297,7 @@ def evaluate(
     correct = tokens = groups_ok = loss_sum = 0.0
     for s in range(0, len(pairs), batch_size):
         batch = {k: v.to(device) for k, v in data.batch(pairs[s : s + batch_size]).items()}
-        logits = model(batch["cells"], batch["difficulty"], batch["bar"], batch["ctx_tokens"], batch["ctx_age"],
-                       batch["inputs"]).float()  # fmt: skip
+        logits = model(*(batch[k] for k in MODEL_INPUTS)).float()
         targets = batch["targets"]
         mask = targets != LIGHT_PAD
         hit = (logits.argmax(-1) == targets) & mask

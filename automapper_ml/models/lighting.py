@@ -26,7 +26,8 @@ cores) and because lighting lives on the beat grid:
 - GENERATION. Steps depend on earlier steps only through the context events, so the song is cut
   into chunks of `chunk_steps` decoded side by side as batch rows; each chunk first decodes
   `burn_in` steps before its start (thrown away) so its first steps have real context. Sequential
-  work is (chunk_steps + burn_in) steps instead of the whole song. `chunk_steps=0` decodes the
+  work is (chunk_steps + burn_in) steps instead of the whole song, and rows whose group has ended
+  leave the batch (most steps are short or empty). `chunk_steps=0` decodes the
   song as one row. Training drops the whole context with probability `context_dropout`, so the
   first steps of a song (no context) are in distribution too.
 
@@ -180,7 +181,8 @@ def cell_features(
 ) -> np.ndarray:
     """Features of cells [first_cell, first_cell + n_cells) -> (n_cell_features, n_cells) float32.
 
-    mel (n_mels, T) log-mel (normalised here with the song's `mel_stats`), structure (n_structure, T); step_frames (n_steps,)
+    mel (n_mels, T) log-mel (normalised here with the song's `mel_stats`), structure (n_structure, T);
+    step_frames (n_steps,)
     frame of each step start; note_cells (n,) int global cell of each note group, note_feats (n, 8).
     Rows: mel mean, mel max, structure mean, structure max, note features, inside-the-song flag."""
     n_audio = mel.shape[0] + structure.shape[0]

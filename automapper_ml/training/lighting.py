@@ -100,7 +100,8 @@ def train_lighting_model(
     baselines = baseline_accuracies(task.train_data, task.val_data, task.task_config.max_val_steps)
     if log is not None:
         log(
-            f"lighting: {task.train_size()} train steps, {len(task.val_pairs)} val steps, baselines {baselines}"
+            f"lighting: {task.train_size()} train steps, {len(task.val_pairs)} val steps, "
+            f"baselines {baselines}"
         )
     started = time.monotonic()
     result = train(task, train_config, out, extra_state=extra_state, log=log, init_weights=init_weights)

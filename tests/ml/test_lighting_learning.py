@@ -112,7 +112,8 @@ def test_lighting_model_learns_from_audio_and_notes(corpus, tmp_path):
     without = _train(home, index, tmp_path / "zero", zero_audio=True)
     base = with_audio.baselines
     print(
-        f"\nlighting held-out token accuracy {with_audio.token_accuracy:.4f} (val loss {with_audio.val_loss:.4f}), "
+        f"\nlighting held-out token accuracy {with_audio.token_accuracy:.4f} "
+        f"(val loss {with_audio.val_loss:.4f}), "
         f"audio zeroed {without.token_accuracy:.4f} (val loss {without.val_loss:.4f}); baselines "
         f"majority/position {base['majority_position']:.4f}, repeat previous {base['repeat_previous']:.4f}; "
         f"{with_audio.train_steps} train steps, {with_audio.val_steps} val steps, {with_audio.seconds:.0f} s"

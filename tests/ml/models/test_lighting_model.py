@@ -120,7 +120,8 @@ def test_windowed_encoding_equals_whole_song_encoding():
     feats = note_group_features([g.tokens for g in notes])
     stats = mel_stats(mel)
     with torch.no_grad():
-        song = model.encode_cells(torch.from_numpy(step_cells(c, mel, structure, sbf[:, 1], cells_of, feats, 0, 12, stats))[None])[0]  # fmt: skip
+        whole = step_cells(c, mel, structure, sbf[:, 1], cells_of, feats, 0, 12, stats)
+        song = model.encode_cells(torch.from_numpy(whole)[None])[0]
         for k in (0, 5, 11):
             one = step_cells(c, mel, structure, sbf[:, 1], cells_of, feats, k, 1, stats)
             window = model.encode_cells(torch.from_numpy(one)[None])[0]
@@ -221,8 +222,8 @@ def test_sampled_generation_always_decodes_and_respects_options():
     decoded = decode_lights(groups)
     assert decoded.dropped == 0 and len(decoded.events) + len(decoded.boosts) == n_events > 0
     assert generate_lights(model, mel, structure, notes, sbf, opts) == groups  # seeded: deterministic
-    plain = generate_lights(model, mel, structure, notes, sbf,
-                            LightingOptions(temperature=1.5, top_p=1.0, chroma=False, boosts=False))  # fmt: skip
+    plain_opts = LightingOptions(temperature=1.5, top_p=1.0, chroma=False, boosts=False)
+    plain = generate_lights(model, mel, structure, notes, sbf, plain_opts)
     used = {t for g in plain for t in g.tokens}
     assert not used & set(COLOR_IDS.tolist()) and not used & set(BOOST_IDS.tolist())
 
