@@ -99,14 +99,17 @@ def main() -> None:
     )
     for label, task_cfg in runs:
         out = work / f"run-{label.replace(' ', '_')}"
+        cpu = time.process_time()
         result = train_onset_model(index, work, out, preset.model, train_cfg, task_config=task_cfg)
+        cpu = time.process_time() - cpu
         task = OnsetTask(index, work, preset.model, task_cfg, val_split="test")
         model, threshold = load_onset_model(result.best_path)
         test = task.score(task.curves(model, task.val_data), threshold)
         train_seconds = result.seconds - result.validate_seconds
         print(
             f"[{label}] preset {preset.name} ({preset.model_name}): {result.n_params:,} params, "
-            f"{result.epochs} epochs in {result.seconds:.0f} s (validation {result.validate_seconds:.0f} s); "
+            f"{result.epochs} epochs in {result.seconds:.0f} s wall, {cpu:.0f} s CPU "
+            f"(validation {result.validate_seconds:.0f} s wall); "
             f"val F1 {result.metrics['f1']:.3f} at threshold {threshold:.2f}; "
             f"test F1 {test.f1:.3f} P {test.precision:.3f} R {test.recall:.3f}; "
             f"{result.samples_per_second:.1f} crops/s = "
