@@ -1,24 +1,43 @@
-"""Stage-2 decoding speed: cached vs uncached greedy (identical output asserted) and per-onset latency.
+"""Stage-2 decoding speed: cached vs uncached greedy (identical output asserted) and per-onset cost.
 
-    .venv/bin/python bench/decoding.py                  # tiny + full, CPU, all cores
-    .venv/bin/python bench/decoding.py --config full --onsets 64 --streams 16 --cfg-scale 2
+    .venv/bin/python bench/decoding.py --threads 1            # tiny + full: ratios, per-onset, streams
+    .venv/bin/python bench/decoding.py --threads 2 --config full --song   # + a 3-minute song, timed
+    .venv/bin/python bench/decoding.py --config full --streams 16,32,64 --cfg-scale 2
 
 Random weights (speed does not depend on training, only on group length): an untrained model
 wanders through the grammar until `max_length`, so `--max-length` (default 12: timing 2 + two notes
-x 3 + EOS is ~9) stands in for a trained model's group length; the budget rule then ends groups there. Per-onset latency is measured through `decode_song`, i.e. batched across `streams` runs of
-onsets, with every audio window encoded once.
+x 3 + EOS is ~9) stands in for a trained model's group length; the budget rule then ends groups
+there. Each row of the cache comparison has its own history (identical rows would flatter the
+group cache). Per-onset cost is measured through `decode_song`: `streams` runs of onsets batched,
+every audio window encoded once, every context group encoded once (`ContextCache`).
+
+Both wall time and process CPU time are printed: the box these figures come from is shared (load
+average 8-10 on 2 cores), so wall time is ~3x CPU time there; with `--threads 1` CPU time is what one
+unloaded core would take. Figures (full config, 8 layers x 512, CPU ms, `--threads 1`; before = the
+seed's code at 9ec0e06, same harness):
+
+    per onset, decode_song, 16 streams, 64 onsets / 60 s        before 77 ms    after 52 ms (first cut)
+    ... + finished rows dropped, bigger batches                see the printed sweep
+    audio encoding (4 layers x 128 positions + 8 layers' cross K/V), per window: ~50 ms (fp32)
+
+Where the time goes after caching (measured with the torch profiler, full, 64 rows): half in the
+linear layers, half in cross-attention, which is bound by memory bandwidth (~10 GB/s a core here):
+each row reads (audio 128 + context ~50-100) positions x 8 layers x K/V every token, 5-7 MB. That
+is why beams and CFG rows of one onset share one memory (their queries are folded into one
+attention call) instead of copying it, and why finished rows are dropped from the batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from automapper_ml.audio import FRAMES_PER_SECOND
-from automapper_ml.generation.decoding import DecodingOptions, decode_groups, decode_song
+from automapper_ml.generation.decoding import DecodingOptions, decode_groups, decode_song, window_grid
 from automapper_ml.models.sequence import SequenceConfig, SequenceInputs, SequenceModel, build_context
 from automapper_ml.tokenizer import CELL0, DBEATS0, DFRAC0, DIR0, EOS, NOTE_L, NOTE_R
 
@@ -31,14 +50,21 @@ def _model(name: str) -> SequenceModel:
     return model
 
 
+def _timed(fn: Callable[[], object]) -> tuple[object, float, float]:
+    """(result, wall seconds, process CPU seconds)."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
 def _inputs(cfg: SequenceConfig, rows: int) -> SequenceInputs:
     g = torch.Generator().manual_seed(1)
-    history = [
-        [DBEATS0 + 1, DFRAC0, (NOTE_L, NOTE_R)[i % 2], CELL0 + i % 12, DIR0 + i % 2, EOS] for i in range(8)
-    ]
-    ctx, age, frame = build_context(
-        [history] * rows, [list(range(100, 260, 20))] * rows, cfg.max_context_tokens
-    )
+    histories = [
+        [[DBEATS0 + 1, DFRAC0 + (r + i) % 8, (NOTE_L, NOTE_R)[i % 2], CELL0 + (i + r) % 12, DIR0 + r % 9, EOS]
+         for i in range(8)]
+        for r in range(rows)
+    ]  # fmt: skip
+    ctx, age, frame = build_context(histories, [list(range(100, 260, 20))] * rows, cfg.max_context_tokens)
     w = cfg.audio_window
     return SequenceInputs(
         torch.randn(2, cfg.n_mels, w, generator=g), torch.rand(2, cfg.n_structure, w, generator=g),
@@ -50,61 +76,117 @@ def _inputs(cfg: SequenceConfig, rows: int) -> SequenceInputs:
 def cached_vs_uncached(name: str, rows: int, max_length: int) -> None:
     model = _model(name)
     inputs = _inputs(model.config, rows)
-    decode_groups(model, inputs, DecodingOptions(max_length=8))  # warm-up
-    t0 = time.perf_counter()
-    fast = decode_groups(model, inputs, DecodingOptions(max_length=max_length))
-    t1 = time.perf_counter()
-    slow = decode_groups(model, inputs, DecodingOptions(max_length=max_length, use_cache=False))
-    t2 = time.perf_counter()
+    decode_groups(model, inputs, DecodingOptions(max_length=4))  # warm-up
+    decode_groups(model, inputs, DecodingOptions(max_length=4, use_cache=False))
+    fast, fw, fc = _timed(lambda: decode_groups(model, inputs, DecodingOptions(max_length=max_length)))
+    slow, sw, sc = _timed(
+        lambda: decode_groups(model, inputs, DecodingOptions(max_length=max_length, use_cache=False))
+    )
     assert fast.tokens == slow.tokens, "cached and uncached greedy outputs differ"
     steps = max(len(t) for t in fast.tokens)
     print(
-        f"[{name}] {rows} rows x {steps} steps, identical greedy output: cached {t1 - t0:.3f} s, "
-        f"uncached {t2 - t1:.3f} s, speed-up {(t2 - t1) / (t1 - t0):.1f}x"
+        f"[{name}] decode_groups, {rows} rows x {steps} steps, identical greedy output: "
+        f"cached {fw:.3f} s wall / {fc:.3f} s cpu, uncached {sw:.3f} / {sc:.3f} s: "
+        f"speed-up {sw / fw:.1f}x wall, {sc / fc:.1f}x cpu"
+    )
+
+
+def _song(cfg: SequenceConfig, seconds: float, onsets: int, seed: int = 0):
+    n_frames = int(seconds * FRAMES_PER_SECOND)
+    rng = np.random.default_rng(seed)
+    mel = rng.standard_normal((cfg.n_mels, n_frames)).astype(np.float32)
+    structure = rng.random((cfg.n_structure, n_frames)).astype(np.float32)
+    frames = np.sort(rng.choice(np.arange(n_frames), size=onsets, replace=False))
+    return mel, structure, frames
+
+
+def song_cached_vs_uncached(name: str, onsets: int, streams: int, max_length: int) -> None:
+    """Whole decode_song both ways: the cached one encodes each window and each group once."""
+    model = _model(name)
+    mel, structure, frames = _song(model.config, onsets / 2.2, onsets, seed=1)
+    opts = DecodingOptions(max_length=max_length)
+    fast, fw, fc = _timed(lambda: decode_song(model, mel, structure, frames, 3, opts, streams))
+    slow_opts = DecodingOptions(max_length=max_length, use_cache=False)
+    slow, sw, sc = _timed(lambda: decode_song(model, mel, structure, frames, 3, slow_opts, streams))
+    assert fast.groups == slow.groups, "cached and uncached song decodings differ"
+    print(
+        f"[{name}] decode_song, {onsets} onsets, {streams} streams, identical greedy output: cached "
+        f"{fw:.2f} s wall / {fc:.2f} s cpu, uncached {sw:.2f} / {sc:.2f} s: speed-up {sw / fw:.1f}x wall, "
+        f"{sc / fc:.1f}x cpu ({fast.context_groups} context groups encoded for {onsets} onsets)"
     )
 
 
 def per_onset(
-    name: str, onsets: int, streams: int, cfg_scale: float, seconds: float, max_length: int
-) -> None:
+    name: str, onsets: int, streams: int, cfg_scale: float, seconds: float, max_length: int, beams: int = 1
+) -> tuple[float, float]:
+    """-> (wall, cpu) ms per onset of decode_song, audio encoding included."""
     model = _model(name)
     cfg = model.config
-    n_frames = int(seconds * FRAMES_PER_SECOND)
-    rng = np.random.default_rng(0)
-    mel = rng.standard_normal((cfg.n_mels, n_frames)).astype(np.float32)
-    structure = rng.random((cfg.n_structure, n_frames)).astype(np.float32)
-    frames = np.sort(rng.choice(np.arange(n_frames), size=onsets, replace=False))
-    opts = DecodingOptions(cfg_scale=cfg_scale, max_length=max_length)
-    decode_song(
-        model, mel[:, :600], structure[:, :600], frames[frames < 600][:4], 3, opts, streams
-    )  # warm-up
-    t0 = time.perf_counter()
-    song = decode_song(model, mel, structure, frames, 3, opts, streams)
-    dt = time.perf_counter() - t0
+    mel, structure, frames = _song(cfg, seconds, onsets)
+    strategy = "beam" if beams > 1 else "greedy"
+    opts = DecodingOptions(strategy=strategy, beam_size=beams, cfg_scale=cfg_scale, max_length=max_length)
+    warm = frames[frames < 600][:4]
+    decode_song(model, mel[:, :600], structure[:, :600], warm, 3, opts, streams)
+    song, wall, cpu = _timed(lambda: decode_song(model, mel, structure, frames, 3, opts, streams))
     tokens = sum(len(g) for g in song.groups)
     print(
-        f"[{name}] {onsets} onsets in {seconds:.0f} s of audio ({song.windows} windows), {streams} streams, "
-        f"cfg {cfg_scale}: {dt:.2f} s total, {1000 * dt / onsets:.1f} ms per onset, "
-        f"{tokens / onsets:.1f} tokens per group, threads {torch.get_num_threads()}"
+        f"[{name}] {onsets} onsets / {seconds:.0f} s ({song.windows} windows), {streams} streams, cfg "
+        f"{cfg_scale}, beams {beams}: {wall:.2f} s wall, {cpu:.2f} s cpu = {1000 * wall / onsets:.1f} ms "
+        f"wall, {1000 * cpu / onsets:.1f} ms cpu per onset; {tokens / onsets:.1f} tokens/group, "
+        f"{song.context_groups} groups encoded, threads {torch.get_num_threads()}"
     )
+    return 1000 * wall / onsets, 1000 * cpu / onsets
+
+
+def audio_cost(name: str) -> float:
+    """CPU ms to encode one window (+ its cross K/V for every layer), batches of 16 as decode_song."""
+    model = _model(name)
+    cfg = model.config
+    mel, structure = (
+        torch.randn(16, cfg.n_mels, cfg.audio_window),
+        torch.rand(16, cfg.n_structure, cfg.audio_window),
+    )
+    with torch.inference_mode():
+        model.audio_memory(mel[:2], structure[:2])
+        _, _, cpu = _timed(lambda: model.audio_memory(mel, structure))
+    return 1000 * cpu / 16
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", choices=("tiny", "full", "both"), default="both")
     ap.add_argument("--rows", type=int, default=8, help="onsets decoded together in the cache comparison")
-    ap.add_argument("--onsets", type=int, default=64, help="onsets in the per-onset latency run")
-    ap.add_argument("--streams", type=int, default=16)
+    ap.add_argument("--onsets", type=int, default=128, help="onsets in the per-onset run")
+    ap.add_argument("--seconds", type=float, default=60.0, help="audio length of the per-onset run")
+    ap.add_argument("--streams", default="16,32,64", help="stream counts to measure (comma separated)")
     ap.add_argument("--cfg-scale", type=float, default=1.0)
-    ap.add_argument("--seconds", type=float, default=60.0, help="audio length of the latency run")
+    ap.add_argument("--beams", type=int, default=1)
     ap.add_argument("--max-length", type=int, default=12, help="tokens per group (see module docstring)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument("--song", action="store_true", help="also decode a 3-minute song with 400 onsets")
+    ap.add_argument("--song-onsets", type=int, default=400)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    streams = [int(s) for s in args.streams.split(",")]
     for name in ("tiny", "full") if args.config == "both" else (args.config,):
         cached_vs_uncached(name, args.rows, args.max_length)
-        per_onset(name, args.onsets, args.streams, args.cfg_scale, args.seconds, args.max_length)
+        song_cached_vs_uncached(name, 24 if name == "full" else 64, 8, args.max_length)
+        print(f"[{name}] audio encoding: {audio_cost(name):.1f} ms cpu per window")
+        best = min(
+            (per_onset(name, args.onsets, s, args.cfg_scale, args.seconds, args.max_length, args.beams), s)
+            for s in streams
+        )
+        print(f"[{name}] best stream count {best[1]}: {best[0][1]:.1f} ms cpu per onset")
+        if args.song:
+            _, n_win = window_grid(int(180 * FRAMES_PER_SECOND), SequenceConfig.preset(name).audio_window)
+            wall, cpu = per_onset(name, args.song_onsets, best[1], args.cfg_scale, 180.0, args.max_length,
+                                  args.beams)  # fmt: skip
+            print(
+                f"[{name}] 3-minute song, {args.song_onsets} onsets, {n_win} windows: stage 2 takes "
+                f"{wall * args.song_onsets / 1000:.1f} s wall, {cpu * args.song_onsets / 1000:.1f} s cpu "
+                f"with {torch.get_num_threads()} threads"
+            )
 
 
 if __name__ == "__main__":

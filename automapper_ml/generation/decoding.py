@@ -165,6 +165,15 @@ class _Rows:
         cond, uncond = out[:, 0].reshape(self.b * self.k, -1), out[:, 1].reshape(self.b * self.k, -1)
         return uncond + self.scale * (cond - uncond)
 
+    def keep(self, onsets: torch.Tensor) -> None:
+        """Only these onsets (indices into the current ones) are decoded from now on."""
+        if self.use_cache:
+            self.cache.keep(onsets)
+        else:
+            r = self.passes * self.k
+            self.inputs = self.inputs.select((onsets[:, None] * r + torch.arange(r)).reshape(-1))
+        self.b = len(onsets)
+
     def reorder(self, src: torch.Tensor) -> None:
         """src (B*K,): the beam each new hypothesis extends (always one of its own onset's)."""
         if not self.use_cache:
@@ -185,7 +194,11 @@ class _Masks:
 
     def __init__(self, vocab: int, opt: DecodingOptions, device: torch.device) -> None:
         self.opt, self.device = opt, device
-        self.tail = torch.from_numpy(_min_tail(vocab)).to(device)
+        tail = torch.from_numpy(_min_tail(vocab)).to(device)
+        # budget[t]: tokens that could still finish their object within max_length, t tokens in
+        self.budget = (
+            tail[None, :] <= opt.max_length - torch.arange(opt.max_length + 1, device=device)[:, None]
+        )
         self.rows: dict[int, int] = {}
         self.arrays: list[np.ndarray] = []  # keeps each array alive, so its id stays unique
         self.table = torch.zeros(0, vocab, dtype=torch.bool, device=device)
@@ -204,7 +217,7 @@ class _Masks:
         opt = self.opt
         idx = [self._row(s.allowed(c)) for s, c in zip(states, closing, strict=True)]
         grammar = self.table[idx]  # after the lookups: they may grow the table
-        m = grammar & (self.tail <= opt.max_length - t)[None]  # what could still finish in the budget
+        m = grammar & self.budget[t]
         if t < opt.min_length:
             m[:, EOS] &= m.sum(dim=1) <= 1  # EOS only when the grammar has no other choice
         m = torch.where(m.any(dim=1, keepdim=True), m, grammar)  # nothing finishes: the group is cut
@@ -268,9 +281,13 @@ def _single(rows: _Rows, masks: _Masks, b: int, states: list, closing: list, pre
     out: list[list[int]] = [[] for _ in range(b)]
     logp_sum = [0.0] * b
     done = [False] * b
+    active = list(range(b))  # rows still decoding, in the order the model's batch holds them
     for t in range(opt.max_length):
-        logits = rows.logits(seq[:, : t + 1])
-        masked = logits.masked_fill(~masks(states, closing, prefixes, t), float("-inf"))
+        act = torch.tensor(active, device=seq.device) if len(active) < b else slice(None)
+        logits = rows.logits(seq[act, : t + 1])
+        allow = masks([states[i] for i in active], [closing[i] for i in active],
+                      [prefixes[i] for i in active], t)  # fmt: skip
+        masked = logits.masked_fill(~allow, float("-inf"))
         logp = torch.log_softmax(masked, dim=-1)
         if opt.strategy == "greedy":
             tok = masked.argmax(-1)
@@ -278,17 +295,21 @@ def _single(rows: _Rows, masks: _Masks, b: int, states: list, closing: list, pre
             tok = _nucleus(masked / opt.temperature, opt.top_p, gen)
         chosen = logp.gather(1, tok[:, None])[:, 0].tolist()
         tok_list = tok.tolist()
-        for i in range(b):
+        for j, i in enumerate(active):
             if done[i]:
-                tok_list[i] = EOS
+                tok_list[j] = EOS
                 continue
-            out[i].append(tok_list[i])
-            logp_sum[i] += chosen[i]
-            states[i] = states[i].advance(tok_list[i], closing[i])
-            done[i] = tok_list[i] == EOS
+            out[i].append(tok_list[j])
+            logp_sum[i] += chosen[j]
+            states[i] = states[i].advance(tok_list[j], closing[i])
+            done[i] = tok_list[j] == EOS
         if all(done):
             break
-        seq[:, t + 1] = torch.tensor(tok_list, device=seq.device)
+        seq[act, t + 1] = torch.tensor(tok_list, device=seq.device)
+        left = [j for j, i in enumerate(active) if not done[i]]
+        if 4 * (len(active) - len(left)) >= len(active):  # drop finished rows once a quarter is done:
+            rows.keep(torch.tensor(left, device=seq.device))  # the copy costs less than decoding them on
+            active = [active[j] for j in left]
     for i in range(b):
         if out[i][-1:] != [EOS]:
             out[i], states[i] = _repair(out[i], start_states[i], closing[i])
@@ -381,6 +402,7 @@ class SongDecoding:
     groups: list[list[int]]  # per onset: its group's tokens (EOS last)
     complete: list[bool]  # per onset: False when max_length cut the group
     windows: int  # audio windows encoded (once each)
+    context_groups: int = 0  # distinct context groups encoded (once each, `ContextCache`)
 
 
 def window_grid(n_frames: int, window: int) -> tuple[int, int]:
@@ -462,4 +484,4 @@ def decode_song(
         for j, s in enumerate(active):
             groups[idx[j]], complete[idx[j]] = res.tokens[j], res.complete[j]
             run_states[s] = res.states[j]
-    return SongDecoding(groups, complete, n_win)
+    return SongDecoding(groups, complete, n_win, context.encoded if context is not None else 0)

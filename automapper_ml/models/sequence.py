@@ -50,7 +50,7 @@ duplicated or re-ordered; self K/V live in preallocated buffers (no torch.cat pe
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 import torch.nn.functional as F
@@ -180,7 +180,12 @@ class Attention(nn.Module):
         self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
         """x (B, T, d), k/v (B, H, S, dh), mask broadcastable to (B, H, T, S), True = may attend."""
-        q = self._split(self.q(x))
+        return self.attend_q(self._split(self.q(x)), k, v, mask)
+
+    def attend_q(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """`attend` from projected queries q (B, H, T, dh)."""
         if q.dtype != k.dtype:  # autocast leaves cached K/V in another dtype
             k, v = k.to(q.dtype), v.to(q.dtype)
         p = self.dropout if self.training else 0.0
@@ -240,18 +245,25 @@ class DecoderBlock(nn.Module):
     ) -> torch.Tensor:
         """Inference: x (B*R, T, d) new positions after `cache.length` cached ones; writes their self K/V
         into the cache buffers. The R rows of one memory attend to it as one (B, R*T) query block."""
-        h = self.ln1(x)
-        k, v = self.self_attn.project_kv(h)  # (B*R, H, T, dh)
-        end = cache.length + x.shape[1]
+        # functional calls, not modules: at a few rows per step the per-call overhead is what counts
+        b, t, d = x.shape
+        sa, ca, (up, _, down, _) = self.self_attn, self.cross_attn, self.mlp.net
+        w, bias = cache.qkv[layer]
+        h = F.layer_norm(x, (d,), self.ln1.weight, self.ln1.bias, self.ln1.eps)
+        qkv = F.linear(h, w, bias).view(b, t, 3, sa.heads, -1).permute(0, 2, 3, 1, 4)  # (B*R, 3, H, T, dh)
+        end = cache.length + t
         sk, sv = cache.self_k[layer], cache.self_v[layer]
-        sk[:, :, cache.length : end] = k
-        sv[:, :, cache.length : end] = v
-        x = x + self.self_attn.attend(h, sk[:, :, :end], sv[:, :, :end], mask)
-        bo = cache.cross_k[layer].shape[0]
-        q = self.ln2(x).reshape(bo, -1, x.shape[-1])  # (B, R*T, d): rows of one memory are consecutive
-        out = self.cross_attn.attend(q, cache.cross_k[layer], cache.cross_v[layer], cache.cross_mask)
-        x = x + out.view_as(x)
-        return x + self.mlp(self.ln3(x))
+        sk[:, :, cache.length : end] = qkv[:, 1]
+        sv[:, :, cache.length : end] = qkv[:, 2]
+        out = F.scaled_dot_product_attention(qkv[:, 0], sk[:, :, :end], sv[:, :, :end], attn_mask=mask)
+        x = x + F.linear(out.transpose(1, 2).reshape(b, t, d), sa.o.weight, sa.o.bias)
+        bo = cache.cross_k[layer].shape[0]  # rows of one memory are consecutive: (B, R*T) queries
+        h = F.layer_norm(x, (d,), self.ln2.weight, self.ln2.bias, self.ln2.eps).reshape(bo, -1, d)
+        q = F.linear(h, ca.q.weight, ca.q.bias).view(bo, -1, ca.heads, d // ca.heads).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, cache.cross_k[layer], cache.cross_v[layer], cache.cross_mask)
+        x = x + F.linear(out.transpose(1, 2).reshape(b, t, d), ca.o.weight, ca.o.bias)
+        h = F.layer_norm(x, (d,), self.ln3.weight, self.ln3.bias, self.ln3.eps)
+        return x + F.linear(F.gelu(F.linear(h, up.weight, up.bias)), down.weight, down.bias)
 
 
 @dataclass
@@ -276,6 +288,7 @@ class DecoderCache:
     self_v: list[torch.Tensor]
     length: int = 0
     copies: int = 1  # consecutive rows sharing one memory (beams x CFG passes)
+    qkv: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # per layer fused self q/k/v
 
     def select(self, rows: torch.Tensor) -> DecoderCache:
         """Any re-indexing of rows (a new cache, one memory per row)."""
@@ -284,8 +297,20 @@ class DecoderCache:
         return DecoderCache(
             [t.index_select(0, mem) for t in self.cross_k], [t.index_select(0, mem) for t in self.cross_v],
             mask, self.bias.index_select(0, rows), [t.index_select(0, rows) for t in self.self_k],
-            [t.index_select(0, rows) for t in self.self_v], self.length, 1,
+            [t.index_select(0, rows) for t in self.self_v], self.length, 1, self.qkv,
         )  # fmt: skip
+
+    def keep(self, memories: torch.Tensor) -> None:
+        """In place: keep only these memories (indices) and their rows, e.g. drop finished onsets."""
+        rows = (memories[:, None] * self.copies + torch.arange(self.copies, device=memories.device)).reshape(
+            -1
+        )
+        self.cross_k = [t.index_select(0, memories) for t in self.cross_k]
+        self.cross_v = [t.index_select(0, memories) for t in self.cross_v]
+        self.cross_mask = None if self.cross_mask is None else self.cross_mask.index_select(0, memories)
+        self.self_k = [t.index_select(0, rows) for t in self.self_k]
+        self.self_v = [t.index_select(0, rows) for t in self.self_v]
+        self.bias = self.bias.index_select(0, rows)
 
     def reorder(self, rows: torch.Tensor) -> None:
         """In place: row i takes row rows[i]'s tokens, which must read the same memory (beam re-ordering
@@ -312,32 +337,32 @@ class ContextCache:
                 [torch.cat([b.cross_attn.k.weight, b.cross_attn.v.weight]) for b in blocks]
             )
             self.bias = torch.cat([torch.cat([b.cross_attn.k.bias, b.cross_attn.v.bias]) for b in blocks])
-            self.age_table = model.context_age.weight @ self.weight.T  # (context_onsets + 1, 2 L d)
-            self.frame_table = model.frame.weight @ self.weight.T  # (P + 2, 2 L d)
-            self.start = model.context_start[0] @ self.weight.T + self.bias  # (1, 2 L d)
-        width = self.weight.shape[0]
-        self.buffer = torch.zeros(1024, width, device=self.weight.device)  # row 0: zeros, read by PAD
+            # one extra zero row each, read by the start slot
+            zero = self.weight.new_zeros(1, self.weight.shape[0])
+            self.age_table = torch.cat([model.context_age.weight @ self.weight.T, zero])  # (ages + 1, 2 L d)
+            self.frame_table = torch.cat([model.frame.weight @ self.weight.T, zero])  # (P + 3, 2 L d)
+            start = model.context_start[0] @ self.weight.T + self.bias  # (1, 2 L d)
+        # row 0: zeros, read by PAD; row 1: the start slot's K/V
+        self.buffer = torch.cat([zero, start, zero.expand(1022, -1)])
         self.slots: dict[tuple[int, ...], int] = {}  # group tokens -> first buffer row
-        self.used = 1
+        self.used = 2
         self.encoded = 0  # groups encoded so far (a measure of reuse)
 
     def _store(self, keys: list[tuple[int, ...]], keep: set[tuple[int, ...]]) -> None:
         need = sum(len(k) for k in keys)
         if self.used + need > self.buffer.shape[0]:  # compact to what this call reads, then grow
-            old, self.slots, self.used = self.slots, {}, 1
+            old, self.slots, self.used = self.slots, {}, 2
             live = [(k, old[k]) for k in keep if k in old]
-            rows = [s + i for k, s in live for i in range(len(k))]
-            size = max(self.buffer.shape[0], 2 * (1 + len(rows) + need))
-            fresh = torch.zeros(size, self.buffer.shape[1], device=self.buffer.device)
-            fresh[1 : 1 + len(rows)] = self.buffer[rows]
+            rows = [0, 1] + [s + i for k, s in live for i in range(len(k))]
+            size = max(self.buffer.shape[0], 2 * (len(rows) + need))
+            fresh = self.buffer.new_zeros(size, self.buffer.shape[1])
+            fresh[: len(rows)] = self.buffer[rows]
             for k, _ in live:
                 self.slots[k] = self.used
                 self.used += len(k)
             self.buffer = fresh
         length = max(len(k) for k in keys)
-        tokens = torch.full((len(keys), length), PAD, dtype=torch.long, device=self.buffer.device)
-        for i, k in enumerate(keys):
-            tokens[i, : len(k)] = torch.tensor(k)
+        tokens = torch.tensor([list(k) + [PAD] * (length - len(k)) for k in keys], device=self.buffer.device)
         kv = self.model.encode_groups(tokens) @ self.weight.T + self.bias  # (G, L, 2 L d)
         valid = tokens != PAD
         self.buffer[self.used : self.used + need] = kv[valid]
@@ -359,15 +384,19 @@ class ContextCache:
         missing = list(dict.fromkeys(k for k in keys if k not in self.slots))
         if missing:
             self._store(missing, set(keys))
-        index = torch.zeros(ctx.shape, dtype=torch.long)
-        for r, row in enumerate(rows):
+        index = []
+        for row in rows:
+            line = [1] + [0] * ctx.shape[1]  # column 0: the start slot
             for begin, k in row:
                 s = self.slots[k]
-                index[r, begin : begin + len(k)] = torch.arange(s, s + len(k))
-        kv = self.buffer[index.to(self.buffer.device)]  # (B, C', 2 L d)
-        kv += self.age_table[age.clamp(0, self.model.config.context_onsets)]
-        kv += self.frame_table[self.model.frame_bucket(frame)]
-        kv = torch.cat([self.start.expand(kv.shape[0], 1, -1), kv], dim=1)
+                line[1 + begin : 1 + begin + len(k)] = range(s, s + len(k))
+            index.append(line)
+        device = self.buffer.device
+        kv = self.buffer[torch.tensor(index, device=device)]  # (B, 1 + C', 2 L d)
+        cfg = self.model.config
+        first = torch.full_like(age[:, :1], -1)  # the tables' zero row
+        kv += self.age_table[torch.cat([first, age.clamp(0, cfg.context_onsets)], dim=1)]
+        kv += self.frame_table[torch.cat([first, self.model.frame_bucket(frame)], dim=1)]
         valid = torch.cat([torch.ones_like(ctx[:, :1], dtype=torch.bool), ctx != PAD], dim=1)
         return kv, valid
 
@@ -539,7 +568,11 @@ class SequenceModel(nn.Module):
         dh = self.config.d_model // h
         empty = [ks[0].new_empty(rows, h, cap, dh) for _ in range(2 * n)]
         bias = self.condition(inputs.difficulty, inputs.onset).repeat_interleave(copies, dim=0)
-        return DecoderCache(ks, vs, mask, bias, empty[:n], empty[n:], 0, copies)
+        qkv = [  # one matmul per layer and step instead of three
+            (torch.cat([a.q.weight, a.k.weight, a.v.weight]), torch.cat([a.q.bias, a.k.bias, a.v.bias]))
+            for a in (block.self_attn for block in self.blocks)
+        ]
+        return DecoderCache(ks, vs, mask, bias, empty[:n], empty[n:], 0, copies, qkv)
 
     @torch.no_grad()
     def step(self, tokens: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
@@ -547,8 +580,7 @@ class SequenceModel(nn.Module):
         t, start = tokens.shape[1], cache.length
         if start + t > min(self.config.max_group_tokens, cache.self_k[0].shape[2]):
             raise ValueError(f"group longer than max_group_tokens={self.config.max_group_tokens}")
-        pos = torch.arange(start, start + t, device=tokens.device)
-        x = self.token(tokens) + self.position(pos)[None] + cache.bias
+        x = self.token(tokens) + self.position.weight[start : start + t] + cache.bias
         mask = None  # one new token sees every cached one; a chunk is causal after them
         if t > 1:
             mask = torch.ones(t, start + t, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
