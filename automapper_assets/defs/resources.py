@@ -49,6 +49,25 @@ class AutomapperPaths(dg.ConfigurableResource):
         return self.folder("ingest", "audit")
 
 
+class WandbResource(dg.ConfigurableResource):
+    """wandb for training assets: offline by default (runs under <home>/wandb, no network calls);
+    online only when configured here or with WANDB_MODE=online (and an API key); "disabled" for tests."""
+
+    mode: str = ""  # "", "offline", "online", "disabled"; empty: $WANDB_MODE at run time, else offline
+    project: str = "automapper"
+
+    def resolved_mode(self) -> str:
+        from automapper_ml.training.wandb_logger import mode_from_env
+
+        return self.mode or mode_from_env("offline")
+
+    def logger(self, home: Path, name: str, group: str):
+        """A WandbLogger for one training run (use as a context manager)."""
+        from automapper_ml.training.wandb_logger import WandbLogger
+
+        return WandbLogger(home, project=self.project, name=name, group=group, mode=self.resolved_mode())
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"paths": AutomapperPaths()})
+    return dg.Definitions(resources={"paths": AutomapperPaths(), "wandb": WandbResource()})

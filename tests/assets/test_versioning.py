@@ -23,14 +23,30 @@ pytestmark = pytest.mark.slow
 
 # Assets of the main job as they exist today, split by what each bump must touch.
 TOKENIZER_CASCADE = ["map_tokens", "frame_index"]
-AUDIO_CASCADE = ["audio_features", "frame_index"]
+AUDIO_CASCADE = ["audio_features", "frame_index", "onset_model"]
 NEVER_FOR_TOKENIZER = {
     "audio_features",
     "map_manifest",
     "outlier_blacklist",
     "sample_weights",
     "dataset_audit",
+    "onset_model",
 }
+# The copy trains with a one-epoch smoke preset: this test is about versions, not learning.
+SMOKE_PRESETS = """
+[preset.smoke]
+model = "tiny"
+[preset.smoke.train]
+epochs = 1
+batch_size = 4
+lr = 1e-3
+warmup_steps = 2
+patience = 1
+progress = false
+[preset.smoke.task]
+epoch_scale = 0.05
+augment = false
+"""
 
 
 def _copy_source(dst: Path) -> Path:
@@ -40,6 +56,9 @@ def _copy_source(dst: Path) -> Path:
         shutil.copy(REPO / name, dst / name)
     config = dst / "configs" / "ingest.toml"
     config.write_text(re.sub(r"(?m)^count = \d+", "count = 4", config.read_text()))
+    onset = dst / "configs" / "onset.toml"
+    text = re.sub(r'(?m)^default_preset = "[^"]*"', 'default_preset = "smoke"', onset.read_text())
+    onset.write_text(text + SMOKE_PRESETS)
     return dst
 
 

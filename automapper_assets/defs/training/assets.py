@@ -1,0 +1,119 @@
+"""The training group: one checkpoint asset per stage, all in the concurrency pool `gpu` (limit 1).
+
+Each asset trains into models/<stage>/runs/<inputs key>/, where the key hashes the code version,
+the frame index's data version and the run config: rerunning after a crash (kill -9 included)
+finds the same folder and resumes from its last.pt; a completed run is not trained twice. The
+best checkpoint is then copied to models/<stage>/best.pt (atomically) for the generator and CLI.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+
+from automapper_assets.defs.resources import AutomapperPaths, WandbResource
+from automapper_assets.defs.training.common import (
+    TRAINING_RETRY,
+    file_version,
+    frame_index_state,
+    png_markdown,
+    stage_code_version,
+    warm_start_weights,
+)
+from automapper_ml.tokenizer import TOKENIZER_VERSION
+
+ONSET_CODE_VERSION = stage_code_version("onset")
+
+
+class TrainingRunConfig(dg.Config):
+    """One-off overrides, recorded in metadata (they never enter the code version)."""
+
+    preset: str = ""  # empty: the config file's default preset
+    warm_start: bool = False  # start from the stage's champion (else best) weights
+    max_minutes: float = 0.0  # time budget for this run; 0 = the preset's
+
+
+def run_dir(stage_dir: Path, *parts: str) -> Path:
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    return stage_dir / "runs" / key
+
+
+def publish(src: Path | None, dst: Path) -> Path | None:
+    """Copy a checkpoint to its published name atomically."""
+    if src is None or not src.exists():
+        return None
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dst.parent)
+    os.close(fd)
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
+@dg.asset(
+    deps=["audio_features", "frame_index"],
+    group_name="training",
+    kinds={"pytorch"},
+    pool="gpu",
+    retry_policy=TRAINING_RETRY,
+    code_version=ONSET_CODE_VERSION,
+)
+def onset_model(
+    context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
+) -> dg.MaterializeResult:
+    """Stage 1 checkpoint: TCN + Transformer onset model (models/onset/best.pt) with validation F1."""
+    from dataclasses import replace
+
+    from automapper_ml.training.onset import train_onset_model
+    from automapper_ml.training.presets import load_preset
+
+    root = paths.root()
+    index_path, _, index_version = frame_index_state(root)
+    preset = load_preset(config.preset or None)
+    train_config = preset.train
+    if config.max_minutes > 0:
+        train_config = replace(train_config, max_minutes=config.max_minutes)
+    stage_dir = paths.folder("models", "onset")
+    out = run_dir(stage_dir, ONSET_CODE_VERSION, index_version, preset.name, repr(config.model_dump()))
+    extra = {
+        "frame_index_version": index_version,
+        "tokenizer_version": TOKENIZER_VERSION,
+        "preset": preset.name,
+    }
+    init = warm_start_weights(stage_dir, config.warm_start, context.log.info)
+    with wandb.logger(root, name=f"onset-{context.run_id[:8]}", group="onset") as run:
+        result = train_onset_model(
+            index_path,
+            root,
+            out,
+            preset.model,
+            train_config,
+            task_config=preset.task,
+            extra_state=extra,
+            log=context.log.info,
+            wandb=run,
+            init_weights=init,
+        )
+    best = publish(result.best_path, stage_dir / "best.pt")
+    m = result.metrics
+    return dg.MaterializeResult(
+        metadata={
+            "val_f1": float(m.get("f1", float("nan"))),
+            "val_precision": float(m.get("precision", float("nan"))),
+            "val_recall": float(m.get("recall", float("nan"))),
+            "threshold": result.threshold,
+            "parameters": result.n_params,
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch,
+            "wall_seconds": round(result.seconds, 1),
+            "device": result.device,
+            "samples_per_second": round(result.samples_per_second, 1),
+            "preset": preset.name,
+            "run_config": dg.MetadataValue.json(config.model_dump()),
+            "checkpoint": dg.MetadataValue.path(str(best)),
+            "plot": png_markdown(result.plot_path, "predicted onsets vs targets (validation)"),
+        },
+        data_version=file_version(best),
+    )
