@@ -28,8 +28,9 @@ and a flat sequence is `BOS group group ...` (`flatten`). Choices, and why:
 - `decode_flat` / `decode_notes` are total: any ints decode to in-range objects; tokens that do
   not fit are skipped, a half-written object is dropped, an unmatched arc end/start is dropped.
 - `NoteGrammar` says which tokens may come next (precomputed masks, microseconds a step); every
-  sequence it allows, ended where `state.can_end`, decodes without dropping anything. For the last
-  group of a generation, `allowed(closing=True)` forbids new arcs and EOS until open arcs are closed.
+  sequence it allows, ended where `state.can_end`, decodes without dropping anything. To end a
+  sequence, pass `closing=True` (no new arcs, no EOS while arcs from earlier groups are open)
+  until `state.can_end`.
 - For stage-2 losses: `TIMING_TOKENS`, `ARC_TOKENS`, `CHAIN_TOKENS`, `EOS`, `class_weights()`,
   and per token id `TOKEN_COLOR[v]` (0/1 on coloured object tokens, else -1) and
   `TOKEN_DIRECTION[v]` (0..8 on DIR tokens, else -1); `DIR_TOKENS` lists DIR ids by direction.
@@ -346,19 +347,22 @@ def quantize_notes(difficulty: Difficulty) -> QuantizedNotes:
 def quantize_object(obj: object) -> tuple[object | None, str | None]:
     """One object as the tokenizers carry it, or (None, reason). Arcs are not checked for
     nesting here (that needs the whole difficulty: see `quantize_notes`)."""
-    from automapper_ml.tokenizer_lights import quantize_light_object
+    entry = _QUANTIZERS.get(type(obj))
+    if entry is None:
+        from automapper_ml.tokenizer_lights import quantize_light_object
 
-    for cls, fn, build in (
-        (ColorNote, _q_note, lambda r: _note_obj(r, r[0] / TICKS_PER_BEAT)),
-        (BombNote, _q_bomb, lambda r: BombNote(r[0] / TICKS_PER_BEAT, r[1], r[2])),
-        (Obstacle, _q_wall, lambda r: _wall_obj(r, r[0] / TICKS_PER_BEAT)),
-        (Arc, _q_arc, lambda r: _arc_obj(r, r[0] / TICKS_PER_BEAT, r[7] / TICKS_PER_BEAT)),
-        (Chain, _q_chain, lambda r: _chain_obj(r, r[0] / TICKS_PER_BEAT)),
-    ):
-        if isinstance(obj, cls):
-            rec, why = fn(obj)  # type: ignore[operator]
-            return (build(rec), None) if rec is not None else (None, why)
-    return quantize_light_object(obj)
+        return quantize_light_object(obj)
+    rec, why = entry[0](obj)
+    return (entry[1](rec), None) if rec is not None else (None, why)
+
+
+_QUANTIZERS: dict[type, tuple] = {
+    ColorNote: (_q_note, lambda r: _note_obj(r, r[0] / TICKS_PER_BEAT)),
+    BombNote: (_q_bomb, lambda r: BombNote(r[0] / TICKS_PER_BEAT, r[1], r[2])),
+    Obstacle: (_q_wall, lambda r: _wall_obj(r, r[0] / TICKS_PER_BEAT)),
+    Arc: (_q_arc, lambda r: _arc_obj(r, r[0] / TICKS_PER_BEAT, r[7] / TICKS_PER_BEAT)),
+    Chain: (_q_chain, lambda r: _chain_obj(r, r[0] / TICKS_PER_BEAT)),
+}
 
 
 @dataclass(slots=True)
@@ -664,11 +668,13 @@ def _mask_for(key: tuple) -> np.ndarray:
         # arc end with a start on its own beat): DFRAC_0 needs a DBEATS before it.
         m[DFRAC0] = phase == _DELTA or key[1]
     elif phase in (_OBJECT, _NOTE_DONE):
-        _, has_obj, open_l, open_r, closing, open_cur = key
+        _, has_obj, open_l, open_r, closing = key
         m[[*NOTE, BOMB, WALL, *CHAIN]] = True
         m[list(ARC_START)] = not closing
         m[ARC_END[0]], m[ARC_END[1]] = open_l, open_r
-        m[EOS] = has_obj and not (closing and (open_l or open_r or open_cur))
+        # Closing: arcs opened earlier in this group may still end the group (they close in the
+        # next one); otherwise a group that opened an arc before closing began could never end.
+        m[EOS] = has_obj and not (closing and (open_l or open_r))
         if phase == _NOTE_DONE:
             m[_ANGLE[0] : _ANGLE[1]] = True
     else:
@@ -702,13 +708,14 @@ class NoteState:
             return (p, self.first)
         if p in (_OBJECT, _NOTE_DONE):
             o = self.open_arcs
-            return (p, self.has_obj, o[0] > 0, o[1] > 0, closing, closing and sum(self.open_here) > 0)
+            return (p, self.has_obj, o[0] > 0, o[1] > 0, closing)
         return (p,)
 
     def allowed(self, closing: bool = False) -> np.ndarray:
         """Read-only bool mask, shape (NOTE_VOCAB_SIZE,), of the tokens that may come next.
 
-        `closing=True` is for a sequence's last group: no new arcs, and no EOS while arcs are open."""
+        `closing=True` is for the end of a sequence: no new arcs, and no EOS while arcs from earlier
+        groups are open. Keep passing it until `can_end`."""
         key = self._key(closing)
         mask = _MASKS.get(key)
         if mask is None:

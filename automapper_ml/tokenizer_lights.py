@@ -30,6 +30,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -138,6 +139,14 @@ def _nearest(values: Sequence[float], x: float) -> int:
 
 def palette_index(color: Sequence[float]) -> int:
     """Nearest palette colour to an (r, g, b[, a]) colour, channels clamped to 0..1; -1 if unusable."""
+    try:
+        return _palette_index(tuple(color))
+    except TypeError:  # not iterable, or holds something unhashable
+        return -1
+
+
+@lru_cache(maxsize=65536)  # a map uses a few hundred distinct colours over thousands of events
+def _palette_index(color: tuple) -> int:
     try:
         raw = [float(c) for c in color[:3]]
     except (TypeError, ValueError):

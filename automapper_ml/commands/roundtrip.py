@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from dataclasses import astuple, fields
+from dataclasses import fields
 
 from automapper_ml.formats.model import BeatMap, Difficulty
 from automapper_ml.tokenizer import (
@@ -49,8 +49,13 @@ def _norm(v: object) -> object:
     return v
 
 
+def _values(obj: object) -> tuple:
+    """A model object's field values (the model's dataclasses use slots; astuple is 20x slower)."""
+    return tuple(getattr(obj, name) for name in obj.__slots__)  # type: ignore[attr-defined]
+
+
 def _key(obj: object) -> tuple:
-    return tuple(_norm(v) for v in astuple(obj))
+    return tuple(_norm(v) for v in _values(obj))
 
 
 def _what_changed(before: object, after: object) -> str:
@@ -71,7 +76,7 @@ def _fmt(v: object) -> str:
 
 
 def _multiset_mismatch(reference: list, decoded: list) -> int:
-    ref, dec = Counter(map(astuple, reference)), Counter(map(astuple, decoded))
+    ref, dec = Counter(map(_values, reference)), Counter(map(_values, decoded))
     return sum(((ref - dec) + (dec - ref)).values())
 
 

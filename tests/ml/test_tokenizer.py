@@ -220,7 +220,7 @@ def test_grammar_masks():
     for t in ids("ARC_START_R", "CELL_0", "DIR_1", "SCALE_1", "MID_1"):
         state = state.advance(t)
     assert not state.allowed()[ids("ARC_END_R")[0]]  # an end cannot share its start's group
-    assert not state.allowed(closing=True)[T.EOS]
+    assert state.allowed(closing=True)[T.EOS]  # it closes in the next group
     state = state.advance(T.EOS)
     assert not state.can_end and state.open_arcs == (0, 1)
     assert not state.allowed()[ids("DFRAC_0")[0]]  # two groups on one beat
@@ -230,6 +230,12 @@ def test_grammar_masks():
         state.advance(ids("DIR_1")[0])
     with pytest.raises(ValueError):
         state.advance(10**6)
+    for t in ids("BOMB", "CELL_0"):
+        state = state.advance(t, closing=True)
+    assert state.allowed()[T.EOS] and not state.allowed(closing=True)[T.EOS]  # the arc is still open
+    for t in [*ids("ARC_END_R", "CELL_2", "DIR_0", "SCALE_0.5"), T.EOS]:
+        state = state.advance(t, closing=True)
+    assert state.can_end
 
 
 def test_encoded_sequences_are_grammatical_and_allowed_next_agrees():
