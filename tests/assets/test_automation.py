@@ -41,6 +41,11 @@ SHARDS = dg.StaticPartitionsDefinition(["a", "b"])
 RAW = {"a": "a1", "b": "b1"}  # the toy raw fingerprints; tests edit them
 
 
+class ToyTrainConfig(dg.Config):
+    warm_start: bool = False
+    max_minutes: float = 0.0
+
+
 def toy_defs(model_version: str = "1") -> dg.Definitions:
     @dg.observable_source_asset(name="raw_map_zips", partitions_def=SHARDS, group_name="ingest")
     def raw() -> dg.DataVersionsByPartition:
@@ -55,8 +60,11 @@ def toy_defs(model_version: str = "1") -> dg.Definitions:
         return dg.MaterializeResult(data_version=dg.DataVersion("i-" + "-".join(sorted(RAW.values()))))
 
     @dg.asset(deps=[index], group_name="training", code_version=model_version)
-    def model() -> dg.MaterializeResult:
-        return dg.MaterializeResult(data_version=dg.DataVersion(f"m-{model_version}"))
+    def model(config: ToyTrainConfig) -> dg.MaterializeResult:
+        return dg.MaterializeResult(
+            metadata={"warm_start": config.warm_start, "max_minutes": config.max_minutes},
+            data_version=dg.DataVersion(f"m-{model_version}"),
+        )
 
     return dg.Definitions(assets=[raw, feats, index, model])
 
@@ -77,6 +85,7 @@ def execute(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunR
         asset_selection=list(request.asset_selection),
         partition_key=request.partition_key,
         tags=dict(request.tags),
+        run_config=request.run_config,
     )
     assert result.success
 
@@ -86,12 +95,14 @@ def names(request: dg.RunRequest) -> list[str]:
 
 
 def tick_schedule(defs, instance, hour: int):
-    context = dg.build_schedule_context(
+    # `with`: the context opens its own instance from the ref; closing it resets Dagster's
+    # current defs-state storage, which would otherwise point into a deleted temp dir later.
+    with dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=datetime.datetime(2026, 1, 1, hour, tzinfo=datetime.UTC),
         repository_def=defs.get_repository_def(),
-    )
-    out = nightly_retrain(context)
+    ) as context:
+        out = nightly_retrain(context)
     if isinstance(out, dg.SkipReason):
         return dg.SensorResult(skip_reason=out)
     return dg.SensorResult(run_requests=out)
@@ -176,6 +187,10 @@ def test_schedule_requests_only_the_changed_shard_and_only_a_changed_model(insta
     bumped = toy_defs(model_version="2")  # a training config edit: only the model is stale
     requests = tick_schedule(bumped, instance, 3).run_requests
     assert [(r.partition_key, names(r)) for r in requests] == [(None, ["model"])]
+    # the nightly fills the training Config: warm start from the champion within the budget (4 h default)
+    assert requests[0].run_config == {
+        "ops": {"model": {"config": {"warm_start": True, "max_minutes": 240.0}}}
+    }
 
 
 @pytest.mark.slow  # ~10 s: several runs on a persistent sqlite instance

@@ -120,12 +120,19 @@ def next_layer(instance: dg.DagsterInstance, source, keys: Iterable[dg.AssetKey]
     return Layer(tuple(whole), {k: tuple(v) for k, v in shards.items()}, tuple(waiting))
 
 
-def layer_run_requests(layer: Layer, tags: Mapping[str, str], run_key_prefix: str) -> list[dg.RunRequest]:
-    """One RunRequest for the unpartitioned assets, one per shard for the partitioned ones."""
+def layer_run_requests(
+    layer: Layer, tags: Mapping[str, str], run_key_prefix: str, whole_run_config: Mapping | None = None
+) -> list[dg.RunRequest]:
+    """One RunRequest for the unpartitioned assets (with `whole_run_config`), one per shard for the rest."""
     requests = []
     if layer.whole:
         requests.append(
-            dg.RunRequest(run_key=f"{run_key_prefix}-all", asset_selection=list(layer.whole), tags=dict(tags))
+            dg.RunRequest(
+                run_key=f"{run_key_prefix}-all",
+                asset_selection=list(layer.whole),
+                tags=dict(tags),
+                run_config=dict(whole_run_config or {}),
+            )
         )
     for (_, partition), keys in sorted(layer.shards.items(), key=lambda kv: kv[0][1]):
         requests.append(

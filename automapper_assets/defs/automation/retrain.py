@@ -20,6 +20,7 @@ the nightly schedule stamps them on every run it starts.
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +119,43 @@ def options_from(tags: dict[str, str] | None = None, environ: dict[str, str] | N
 def retrain_options(context: dg.AssetExecutionContext) -> RetrainOptions:
     """The options for this run (read when the asset runs, never at import)."""
     return options_from(dict(context.run.tags))
+
+
+# Run-config fields a training asset's dg.Config may declare; the nightly fills them from the options.
+WARM_START_FIELD = "warm_start"  # bool
+BUDGET_FIELD = "max_minutes"  # float, 0 = the preset's own limit
+
+
+def _config_fields(assets_def: dg.AssetsDefinition) -> set[str]:
+    schema = assets_def.op.config_schema
+    config_type = schema.as_field().config_type if schema is not None else None
+    return set(getattr(config_type, "fields", {}) or {})
+
+
+def retrain_run_config(
+    assets_defs: Mapping[dg.AssetKey, dg.AssetsDefinition],
+    keys: Sequence[dg.AssetKey],
+    options: RetrainOptions,
+) -> dict:
+    """Run config carrying warm start and budget to the selected assets whose Config declares them.
+
+    Training assets that take `warm_start: bool` / `max_minutes: float` as run config get them
+    this way; the same values are also on the run's tags for assets that read `retrain_options`.
+    """
+    ops: dict[str, dict] = {}
+    for key in keys:
+        assets_def = assets_defs.get(key)
+        if assets_def is None:
+            continue
+        fields = _config_fields(assets_def)
+        config: dict = {}
+        if WARM_START_FIELD in fields:
+            config[WARM_START_FIELD] = options.warm_start == "champion"
+        if BUDGET_FIELD in fields and options.time_budget_s:
+            config[BUDGET_FIELD] = options.time_budget_s / 60.0
+        if config:
+            ops[assets_def.op.name] = {"config": config}
+    return {"ops": ops} if ops else {}
 
 
 def nightly_tags(environ: dict[str, str] | None = None) -> dict[str, str]:

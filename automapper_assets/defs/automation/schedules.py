@@ -17,7 +17,7 @@ from automapper_assets.defs.automation.layers import (
     layer_run_requests,
     next_layer,
 )
-from automapper_assets.defs.automation.retrain import nightly_tags
+from automapper_assets.defs.automation.retrain import nightly_tags, options_from, retrain_run_config
 
 NIGHTLY_CRON = "0 3 * * *"
 # network-tagged assets (downloads) sit in their own group, and automation_keys drops the tag anyway
@@ -32,7 +32,9 @@ def plan_round(context, session: str, round_no: int) -> tuple[list[dg.RunRequest
     """The run requests of one round and a one-line description of it."""
     source = context.repository_def
     layer = next_layer(context.instance, source, automation_keys(source))
-    requests = layer_run_requests(layer, session_tags(session, round_no), f"{session}-r{round_no}")
+    tags = session_tags(session, round_no)
+    run_config = retrain_run_config(source.assets_defs_by_key, layer.whole, options_from(tags, {}))
+    requests = layer_run_requests(layer, tags, f"{session}-r{round_no}", run_config)
     return requests, layer.describe()
 
 

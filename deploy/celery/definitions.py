@@ -1,0 +1,26 @@
+"""Code location for Celery queues: the normal definitions, executed by `celery_executor`.
+
+    dagster dev -m deploy.celery.definitions          (webserver + daemon; workers as in executor.yaml)
+
+Needs `dagster-celery==0.29.27` and Postgres instance storage (deploy/postgres/dagster.yaml), since
+workers on other machines write events to the same instance.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import yaml
+from dagster_celery import celery_executor
+
+from automapper_assets.definitions import defs as local_defs
+
+EXECUTOR_CONFIG = Path(__file__).with_name("executor.yaml")
+
+
+def executor() -> dg.ExecutorDefinition:
+    return celery_executor.configured(yaml.safe_load(EXECUTOR_CONFIG.read_text()), name="celery_steps")
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions.merge(local_defs(), dg.Definitions(executor=executor()))
