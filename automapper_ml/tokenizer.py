@@ -607,6 +607,8 @@ def decode_flat(tokens: Iterable[object]) -> DecodedNotes:
 
     A timing token after objects starts a new group (as if EOS came first); PAD, BOS and ids
     outside the vocabulary are skipped; objects beyond `MAX_BEAT` are dropped."""
+    if isinstance(tokens, np.ndarray):
+        tokens = tokens.ravel().tolist()  # plain ints: the per-token fast path
     decoder = _Decoder()
     tick, pending, current = 0, 0, None
     for raw in tokens:
@@ -635,6 +637,8 @@ def decode_flat(tokens: Iterable[object]) -> DecodedNotes:
 def decode_notes(groups: Iterable[NoteGroup] | Iterable[int]) -> DecodedNotes:
     """Decode note groups (each at its own `beat`; timing tokens inside are skipped) or, given
     plain ints, a flat sequence (`decode_flat`). Never raises."""
+    if isinstance(groups, np.ndarray):
+        return decode_flat(groups)
     items = list(groups)
     if not all(isinstance(g, NoteGroup) for g in items):
         return decode_flat(g for g in items if not isinstance(g, NoteGroup))

@@ -337,7 +337,7 @@ def decode_lights(
     (group k at k * step; EOS ends a group). Never raises, except ValueError for a bad `step`."""
     size = step_ticks(step)
     out = DecodedLights()
-    items = list(groups)
+    items = groups.ravel().tolist() if isinstance(groups, np.ndarray) else list(groups)
     if items and all(isinstance(g, LightGroup) for g in items):
         for g in items:
             tick, why = _tick_or_reason(g.beat)

@@ -185,6 +185,8 @@ def test_decode_is_lenient():
     assert [(b.beat, b.x, b.y) for b in decoded.bombs] == [(2.5, 0, 1)]
     assert decoded.dropped == 2  # the half note and the arc end without a start
     assert T.decode_flat([]).notes == [] and T.decode_notes([]).dropped == 0
+    as_array = T.decode_notes(np.array(tokens[:9], dtype=np.int64))
+    assert [n.beat for n in as_array.notes] == [2.0] and as_array.dropped == 1
 
 
 def test_decode_groups_uses_their_beats():
