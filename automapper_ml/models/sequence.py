@@ -245,25 +245,27 @@ class DecoderBlock(nn.Module):
     ) -> torch.Tensor:
         """Inference: x (B*R, T, d) new positions after `cache.length` cached ones; writes their self K/V
         into the cache buffers. The R rows of one memory attend to it as one (B, R*T) query block."""
-        # functional calls, not modules: at a few rows per step the per-call overhead is what counts
+        # functional calls on pre-transposed weights (`SequenceModel.step_weights`), not modules: at a
+        # few rows per step the per-call overhead and MKL's transposed-weight path are what count
         b, t, d = x.shape
-        sa, ca, (up, _, down, _) = self.self_attn, self.cross_attn, self.mlp.net
-        w, bias = cache.qkv[layer]
-        h = F.layer_norm(x, (d,), self.ln1.weight, self.ln1.bias, self.ln1.eps)
-        qkv = F.linear(h, w, bias).view(b, t, 3, sa.heads, -1).permute(0, 2, 3, 1, 4)  # (B*R, 3, H, T, dh)
+        qkv_w, qkv_b, so_w, so_b, cq_w, cq_b, co_w, co_b, up_w, up_b, down_w, down_b = cache.weights[layer]
+        heads = self.self_attn.heads
+        h = F.layer_norm(x, (d,), self.ln1.weight, self.ln1.bias, self.ln1.eps).view(b * t, d)
+        qkv = torch.addmm(qkv_b, h, qkv_w).view(b, t, 3, heads, -1).permute(0, 2, 3, 1, 4)  # (B*R,3,H,T,dh)
         end = cache.length + t
         sk, sv = cache.self_k[layer], cache.self_v[layer]
         sk[:, :, cache.length : end] = qkv[:, 1]
         sv[:, :, cache.length : end] = qkv[:, 2]
         out = F.scaled_dot_product_attention(qkv[:, 0], sk[:, :, :end], sv[:, :, :end], attn_mask=mask)
-        x = x + F.linear(out.transpose(1, 2).reshape(b, t, d), sa.o.weight, sa.o.bias)
+        x = x + torch.addmm(so_b, out.transpose(1, 2).reshape(b * t, d), so_w).view(b, t, d)
         bo = cache.cross_k[layer].shape[0]  # rows of one memory are consecutive: (B, R*T) queries
-        h = F.layer_norm(x, (d,), self.ln2.weight, self.ln2.bias, self.ln2.eps).reshape(bo, -1, d)
-        q = F.linear(h, ca.q.weight, ca.q.bias).view(bo, -1, ca.heads, d // ca.heads).transpose(1, 2)
+        h = F.layer_norm(x, (d,), self.ln2.weight, self.ln2.bias, self.ln2.eps).view(b * t, d)
+        q = torch.addmm(cq_b, h, cq_w).view(bo, -1, heads, d // heads).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, cache.cross_k[layer], cache.cross_v[layer], cache.cross_mask)
-        x = x + F.linear(out.transpose(1, 2).reshape(b, t, d), ca.o.weight, ca.o.bias)
-        h = F.layer_norm(x, (d,), self.ln3.weight, self.ln3.bias, self.ln3.eps)
-        return x + F.linear(F.gelu(F.linear(h, up.weight, up.bias)), down.weight, down.bias)
+        x = x + torch.addmm(co_b, out.transpose(1, 2).reshape(b * t, d), co_w).view(b, t, d)
+        h = F.layer_norm(x, (d,), self.ln3.weight, self.ln3.bias, self.ln3.eps).view(b * t, d)
+        h = torch.addmm(down_b, F.gelu(torch.addmm(up_b, h, up_w)), down_w)
+        return x + h.view(b, t, d)
 
 
 @dataclass
@@ -288,7 +290,7 @@ class DecoderCache:
     self_v: list[torch.Tensor]
     length: int = 0
     copies: int = 1  # consecutive rows sharing one memory (beams x CFG passes)
-    qkv: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # per layer fused self q/k/v
+    weights: list[tuple[torch.Tensor, ...]] = field(default_factory=list)  # `SequenceModel.step_weights`
 
     def select(self, rows: torch.Tensor) -> DecoderCache:
         """Any re-indexing of rows (a new cache, one memory per row)."""
@@ -297,7 +299,7 @@ class DecoderCache:
         return DecoderCache(
             [t.index_select(0, mem) for t in self.cross_k], [t.index_select(0, mem) for t in self.cross_v],
             mask, self.bias.index_select(0, rows), [t.index_select(0, rows) for t in self.self_k],
-            [t.index_select(0, rows) for t in self.self_v], self.length, 1, self.qkv,
+            [t.index_select(0, rows) for t in self.self_v], self.length, 1, self.weights,
         )  # fmt: skip
 
     def keep(self, memories: torch.Tensor) -> None:
@@ -327,23 +329,15 @@ class ContextCache:
     Keyed by the group's tokens (its encoding depends on nothing else), so a song's repeated
     patterns and the groups every onset shares with its neighbours cost one encoding. The age and
     frame embeddings are added after the encoder, i.e. linearly to K/V: their projections are
-    tables. Built from the model's weights at construction: make a new one after training."""
+    tables (`SequenceModel.context_tables`). Holds encodings of the model's weights at construction:
+    make a new one after training."""
 
     def __init__(self, model: SequenceModel) -> None:
         self.model = model
-        blocks = model.blocks
-        with torch.no_grad():
-            self.weight = torch.cat(
-                [torch.cat([b.cross_attn.k.weight, b.cross_attn.v.weight]) for b in blocks]
-            )
-            self.bias = torch.cat([torch.cat([b.cross_attn.k.bias, b.cross_attn.v.bias]) for b in blocks])
-            # one extra zero row each, read by the start slot
-            zero = self.weight.new_zeros(1, self.weight.shape[0])
-            self.age_table = torch.cat([model.context_age.weight @ self.weight.T, zero])  # (ages + 1, 2 L d)
-            self.frame_table = torch.cat([model.frame.weight @ self.weight.T, zero])  # (P + 3, 2 L d)
-            start = model.context_start[0] @ self.weight.T + self.bias  # (1, 2 L d)
+        self.weight, self.bias, self.age_table, self.frame_table, start = model.context_tables()
+        zero = start.new_zeros(1, start.shape[1])
         # row 0: zeros, read by PAD; row 1: the start slot's K/V
-        self.buffer = torch.cat([zero, start, zero.expand(1022, -1)])
+        self.buffer = torch.cat([zero, start, zero.expand(254, -1)])
         self.slots: dict[tuple[int, ...], int] = {}  # group tokens -> first buffer row
         self.used = 2
         self.encoded = 0  # groups encoded so far (a measure of reuse)
@@ -363,7 +357,7 @@ class ContextCache:
             self.buffer = fresh
         length = max(len(k) for k in keys)
         tokens = torch.tensor([list(k) + [PAD] * (length - len(k)) for k in keys], device=self.buffer.device)
-        kv = self.model.encode_groups(tokens) @ self.weight.T + self.bias  # (G, L, 2 L d)
+        kv = self.model.encode_groups(tokens) @ self.weight + self.bias  # (G, L, 2 L d)
         valid = tokens != PAD
         self.buffer[self.used : self.used + need] = kv[valid]
         for k in keys:
@@ -568,11 +562,52 @@ class SequenceModel(nn.Module):
         dh = self.config.d_model // h
         empty = [ks[0].new_empty(rows, h, cap, dh) for _ in range(2 * n)]
         bias = self.condition(inputs.difficulty, inputs.onset).repeat_interleave(copies, dim=0)
-        qkv = [  # one matmul per layer and step instead of three
-            (torch.cat([a.q.weight, a.k.weight, a.v.weight]), torch.cat([a.q.bias, a.k.bias, a.v.bias]))
-            for a in (block.self_attn for block in self.blocks)
-        ]
-        return DecoderCache(ks, vs, mask, bias, empty[:n], empty[n:], 0, copies, qkv)
+        return DecoderCache(ks, vs, mask, bias, empty[:n], empty[n:], 0, copies, self.step_weights())
+
+    def _derived(self) -> dict:
+        """Inference constants derived from the weights, dropped when any parameter changes (in place
+        too: optimizer steps and load_state_dict bump the version counter)."""
+        key = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        if getattr(self, "_derived_key", None) != key:
+            self._derived_cache: dict = {}
+            self._derived_key = key
+        return self._derived_cache
+
+    @torch.no_grad()
+    def context_tables(self) -> tuple[torch.Tensor, ...]:
+        """For `ContextCache`: every layer's cross K/V projection stacked, weight (d, 2 L d) and bias
+        (2 L d,) (layer l: K at [2l d, (2l+1) d), V after it), the projected age and frame embeddings
+        (ages + 1, 2 L d) and (P + 3, 2 L d), each with a last zero row, and the start slot's K/V."""
+        derived = self._derived()
+        if "context" not in derived:
+            ca = [b.cross_attn for b in self.blocks]
+            weight = torch.cat([w for a in ca for w in (a.k.weight, a.v.weight)]).T.contiguous()
+            bias = torch.cat([b for a in ca for b in (a.k.bias, a.v.bias)])
+            zero = bias.new_zeros(1, bias.shape[0])
+            derived["context"] = (
+                weight, bias, torch.cat([self.context_age.weight @ weight, zero]),
+                torch.cat([self.frame.weight @ weight, zero]), self.context_start[0] @ weight + bias,
+            )  # fmt: skip
+        return derived["context"]
+
+    @torch.no_grad()
+    def step_weights(self) -> list[tuple[torch.Tensor, ...]]:
+        """Per decoder layer: (weight (in, out) contiguous, bias) of the fused self q/k/v, self out, cross q,
+        cross out, MLP up and down, for `DecoderBlock.step`. MKL multiplies a few rows by a
+        pre-transposed weight ~2x faster than through nn.Linear's (out, in) one, and q/k/v fused is one
+        call instead of three."""
+        derived = self._derived()
+        if "step" not in derived:
+            out = []
+            for block in self.blocks:
+                a, c, (up, _, down, _) = block.self_attn, block.cross_attn, block.mlp.net
+                qkv = torch.cat([a.q.weight, a.k.weight, a.v.weight]).T.contiguous()
+                layer = [qkv, torch.cat([a.q.bias, a.k.bias, a.v.bias])]
+                for lin in (a.o, c.q, c.o, up, down):
+                    layer += [lin.weight.T.contiguous(), lin.bias.detach().clone()]
+                out.append(tuple(layer))
+            derived["step"] = out
+        return derived["step"]
 
     @torch.no_grad()
     def step(self, tokens: torch.Tensor, cache: DecoderCache) -> torch.Tensor:

@@ -95,6 +95,15 @@ def test_cached_steps_equal_training_forward():
         chunked = torch.cat([model.step(tokens[:, :3], cache2), model.step(tokens[:, 3:], cache2)], dim=1)
     assert (stepped - full).abs().max() < 1e-4
     assert (chunked - full).abs().max() < 1e-4
+    # weight-derived inference constants (pre-transposed weights, context tables) follow training
+    for p in model.parameters():
+        p.grad = torch.randn_like(p) * 0.01
+    torch.optim.SGD(model.parameters(), lr=0.5).step()  # in place, as in training
+    with torch.no_grad():
+        full = model(inputs, tokens)
+        cache = model.start_cache(inputs)
+        stepped = torch.cat([model.step(tokens[:, i : i + 1], cache) for i in range(tokens.shape[1])], dim=1)
+    assert (stepped - full).abs().max() < 1e-4
 
 
 def test_context_cache_matches_training_memory_and_reuses_groups():
