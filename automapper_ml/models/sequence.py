@@ -250,7 +250,8 @@ class DecoderBlock(nn.Module):
         b, t, d = x.shape
         qkv_w, qkv_b, so_w, so_b, cq_w, cq_b, co_w, co_b, up_w, up_b, down_w, down_b = cache.weights[layer]
         heads = self.self_attn.heads
-        h = F.layer_norm(x, (d,), self.ln1.weight, self.ln1.bias, self.ln1.eps).view(b * t, d)
+        dt = qkv_w.dtype  # matmuls and attention in the weights' dtype, the residual stream in x's
+        h = F.layer_norm(x, (d,), self.ln1.weight, self.ln1.bias, self.ln1.eps).view(b * t, d).to(dt)
         qkv = torch.addmm(qkv_b, h, qkv_w).view(b, t, 3, heads, -1).permute(0, 2, 3, 1, 4)  # (B*R,3,H,T,dh)
         end = cache.length + t
         sk, sv = cache.self_k[layer], cache.self_v[layer]
@@ -259,11 +260,11 @@ class DecoderBlock(nn.Module):
         out = F.scaled_dot_product_attention(qkv[:, 0], sk[:, :, :end], sv[:, :, :end], attn_mask=mask)
         x = x + torch.addmm(so_b, out.transpose(1, 2).reshape(b * t, d), so_w).view(b, t, d)
         bo = cache.cross_k[layer].shape[0]  # rows of one memory are consecutive: (B, R*T) queries
-        h = F.layer_norm(x, (d,), self.ln2.weight, self.ln2.bias, self.ln2.eps).view(b * t, d)
+        h = F.layer_norm(x, (d,), self.ln2.weight, self.ln2.bias, self.ln2.eps).view(b * t, d).to(dt)
         q = torch.addmm(cq_b, h, cq_w).view(bo, -1, heads, d // heads).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, cache.cross_k[layer], cache.cross_v[layer], cache.cross_mask)
         x = x + torch.addmm(co_b, out.transpose(1, 2).reshape(b * t, d), co_w).view(b, t, d)
-        h = F.layer_norm(x, (d,), self.ln3.weight, self.ln3.bias, self.ln3.eps).view(b * t, d)
+        h = F.layer_norm(x, (d,), self.ln3.weight, self.ln3.bias, self.ln3.eps).view(b * t, d).to(dt)
         h = torch.addmm(down_b, F.gelu(torch.addmm(up_b, h, up_w)), down_w)
         return x + h.view(b, t, d)
 
@@ -332,9 +333,9 @@ class ContextCache:
     tables (`SequenceModel.context_tables`). Holds encodings of the model's weights at construction:
     make a new one after training."""
 
-    def __init__(self, model: SequenceModel) -> None:
-        self.model = model
-        self.weight, self.bias, self.age_table, self.frame_table, start = model.context_tables()
+    def __init__(self, model: SequenceModel, dtype: torch.dtype = torch.float32) -> None:
+        self.model, self.dtype = model, dtype
+        self.weight, self.bias, self.age_table, self.frame_table, start = model.context_tables(dtype)
         zero = start.new_zeros(1, start.shape[1])
         # row 0: zeros, read by PAD; row 1: the start slot's K/V
         self.buffer = torch.cat([zero, start, zero.expand(254, -1)])
@@ -357,7 +358,7 @@ class ContextCache:
             self.buffer = fresh
         length = max(len(k) for k in keys)
         tokens = torch.tensor([list(k) + [PAD] * (length - len(k)) for k in keys], device=self.buffer.device)
-        kv = self.model.encode_groups(tokens) @ self.weight + self.bias  # (G, L, 2 L d)
+        kv = self.model.encode_groups(tokens).to(self.dtype) @ self.weight + self.bias  # (G, L, 2 L d)
         valid = tokens != PAD
         self.buffer[self.used : self.used + need] = kv[valid]
         for k in keys:
@@ -540,20 +541,29 @@ class SequenceModel(nn.Module):
         copies: int = 1,
         capacity: int | None = None,
         context: ContextCache | None = None,
+        dtype: torch.dtype = torch.float32,
     ) -> DecoderCache:
         """An empty cache for inputs' B rows, each repeated `copies` times (consecutive rows, one shared
         memory). `audio` (from `audio_memory`) and `context` reuse encoded windows and groups;
-        `capacity` is the longest group the cache will hold (default max_group_tokens)."""
-        audio = audio if audio is not None else self.audio_memory(inputs.mel, inputs.structure)
-        context = context if context is not None else ContextCache(self)
+        `capacity` is the longest group the cache will hold (default max_group_tokens). `dtype`
+        bfloat16 keeps weights, memories and self K/V in bf16 (the residual stream, layer norms and
+        logits stay fp32): about half the memory traffic, not bit-identical to the fp32 path."""
+        if audio is None:
+            with torch.autocast(inputs.mel.device.type, dtype=dtype, enabled=dtype != torch.float32):
+                audio = self.audio_memory(inputs.mel, inputs.structure)
+        context = context if context is not None else ContextCache(self, dtype)
         kv, valid = context.memory(inputs.context, inputs.context_age, inputs.context_frame)
         b, c = valid.shape
         h, n = self.config.heads, len(self.blocks)
         kv = kv.view(b, c, 2 * n, h, -1)
         ks, vs = [], []
         for i in range(n):  # audio windows then context; one contiguous (B, H, P + C, dh) per layer
-            ks.append(torch.cat([audio.k[i][inputs.window], kv[:, :, 2 * i].transpose(1, 2)], dim=2))
-            vs.append(torch.cat([audio.v[i][inputs.window], kv[:, :, 2 * i + 1].transpose(1, 2)], dim=2))
+            ks.append(
+                torch.cat([audio.k[i][inputs.window].to(dtype), kv[:, :, 2 * i].transpose(1, 2)], dim=2)
+            )
+            vs.append(
+                torch.cat([audio.v[i][inputs.window].to(dtype), kv[:, :, 2 * i + 1].transpose(1, 2)], 2)
+            )
         mask = None
         if not bool(valid.all()):
             audio_valid = valid.new_ones(b, audio.encoded.shape[1])
@@ -562,7 +572,7 @@ class SequenceModel(nn.Module):
         dh = self.config.d_model // h
         empty = [ks[0].new_empty(rows, h, cap, dh) for _ in range(2 * n)]
         bias = self.condition(inputs.difficulty, inputs.onset).repeat_interleave(copies, dim=0)
-        return DecoderCache(ks, vs, mask, bias, empty[:n], empty[n:], 0, copies, self.step_weights())
+        return DecoderCache(ks, vs, mask, bias, empty[:n], empty[n:], 0, copies, self.step_weights(dtype))
 
     def _derived(self) -> dict:
         """Inference constants derived from the weights, dropped when any parameter changes (in place
@@ -574,40 +584,42 @@ class SequenceModel(nn.Module):
         return self._derived_cache
 
     @torch.no_grad()
-    def context_tables(self) -> tuple[torch.Tensor, ...]:
+    def context_tables(self, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, ...]:
         """For `ContextCache`: every layer's cross K/V projection stacked, weight (d, 2 L d) and bias
         (2 L d,) (layer l: K at [2l d, (2l+1) d), V after it), the projected age and frame embeddings
-        (ages + 1, 2 L d) and (P + 3, 2 L d), each with a last zero row, and the start slot's K/V."""
+        (ages + 1, 2 L d) and (P + 3, 2 L d), each with a last zero row, and the start slot's K/V;
+        computed in fp32, stored in `dtype`."""
         derived = self._derived()
-        if "context" not in derived:
+        if ("context", dtype) not in derived:
             ca = [b.cross_attn for b in self.blocks]
             weight = torch.cat([w for a in ca for w in (a.k.weight, a.v.weight)]).T.contiguous()
             bias = torch.cat([b for a in ca for b in (a.k.bias, a.v.bias)])
             zero = bias.new_zeros(1, bias.shape[0])
-            derived["context"] = (
+            tables = (
                 weight, bias, torch.cat([self.context_age.weight @ weight, zero]),
                 torch.cat([self.frame.weight @ weight, zero]), self.context_start[0] @ weight + bias,
             )  # fmt: skip
-        return derived["context"]
+            derived["context", dtype] = tuple(t.to(dtype) for t in tables)
+        return derived["context", dtype]
 
     @torch.no_grad()
-    def step_weights(self) -> list[tuple[torch.Tensor, ...]]:
+    def step_weights(self, dtype: torch.dtype = torch.float32) -> list[tuple[torch.Tensor, ...]]:
         """Per decoder layer: (weight (in, out) contiguous, bias) of the fused self q/k/v, self out, cross q,
         cross out, MLP up and down, for `DecoderBlock.step`. MKL multiplies a few rows by a
         pre-transposed weight ~2x faster than through nn.Linear's (out, in) one, and q/k/v fused is one
-        call instead of three."""
+        call instead of three. In `dtype` (bfloat16 halves the bytes a step reads: it is memory-bound)."""
         derived = self._derived()
-        if "step" not in derived:
+        if ("step", dtype) not in derived:
             out = []
             for block in self.blocks:
                 a, c, (up, _, down, _) = block.self_attn, block.cross_attn, block.mlp.net
-                qkv = torch.cat([a.q.weight, a.k.weight, a.v.weight]).T.contiguous()
-                layer = [qkv, torch.cat([a.q.bias, a.k.bias, a.v.bias])]
+                qkv = torch.cat([a.q.weight, a.k.weight, a.v.weight]).T.to(dtype).contiguous()
+                layer = [qkv, torch.cat([a.q.bias, a.k.bias, a.v.bias]).to(dtype)]
                 for lin in (a.o, c.q, c.o, up, down):
-                    layer += [lin.weight.T.contiguous(), lin.bias.detach().clone()]
+                    layer += [lin.weight.T.to(dtype).contiguous(), lin.bias.detach().to(dtype, copy=True)]
                 out.append(tuple(layer))
-            derived["step"] = out
-        return derived["step"]
+            derived["step", dtype] = out
+        return derived["step", dtype]
 
     @torch.no_grad()
     def step(self, tokens: torch.Tensor, cache: DecoderCache) -> torch.Tensor:

@@ -136,6 +136,8 @@ def test_min_length_prefix_and_closing(model):
     with pytest.raises(ValueError):
         DecodingOptions(strategy="magic")
     with pytest.raises(ValueError):
+        DecodingOptions(precision="float16")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
         decode_groups(model, inputs, DecodingOptions(max_length=CFG.max_group_tokens))
 
 
@@ -167,5 +169,9 @@ def test_song_decoding_is_grammatical_and_streams_agree_on_count(model):
         assert state.can_end
         assert decode_flat(flat).dropped == 0
     assert song.windows == 10  # 700 frames on a 64-frame hop of 128-frame windows
+    assert 0 < song.context_groups <= len(onsets)  # each distinct group encoded once
+    half = decode_song(model, mel, structure, onsets, 3, replace(opts, precision="bfloat16"), streams=4)
+    assert all(half.complete)
+    walk([t for grp in half.groups for t in grp])  # bf16: close to fp32, still grammatical
     with pytest.raises(ValueError):
         decode_song(model, mel, structure, onsets[::-1], difficulty=3)

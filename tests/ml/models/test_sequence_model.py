@@ -106,6 +106,21 @@ def test_cached_steps_equal_training_forward():
     assert (stepped - full).abs().max() < 1e-4
 
 
+def test_bfloat16_cache_stays_close_to_the_fp32_forward():
+    torch.manual_seed(7)
+    model = SequenceModel(CFG).eval()
+    inputs, tokens = make_inputs()
+    with torch.no_grad():
+        full = model(inputs, tokens)
+        cache = model.start_cache(inputs, dtype=torch.bfloat16)
+        stepped = torch.cat([model.step(tokens[:, i : i + 1], cache) for i in range(tokens.shape[1])], dim=1)
+    assert (
+        cache.cross_k[0].dtype == cache.self_k[0].dtype == torch.bfloat16 and stepped.dtype == torch.float32
+    )
+    err = (stepped - full).abs().max() / full.abs().max()
+    assert 0 < err < 0.05, err  # bf16 rounding: close, not equal
+
+
 def test_context_cache_matches_training_memory_and_reuses_groups():
     """Groups encoded once (keyed by tokens) + projected age/frame tables == the training path's K/V,
     including a group cut by left truncation, a group without EOS and rows of different lengths."""
