@@ -87,13 +87,27 @@ def unsynced(
 
 
 def cascade(
-    defs: dg.Definitions, roots: Iterable[dg.AssetKey], within: Iterable[dg.AssetKey]
+    defs: dg.Definitions,
+    roots: Iterable[dg.AssetKey],
+    within: Iterable[dg.AssetKey],
+    version_stable: dict[dg.AssetKey, set[dg.AssetKey]] | None = None,
 ) -> list[dg.AssetKey]:
-    """`roots` plus everything downstream of them inside `within`, in topological order."""
+    """`roots` plus everything downstream of them inside `within`, in topological order.
+
+    `version_stable[k] = {parents}`: when k is re-run only because of those parents, it comes
+    back with the same data version (it does not hash what they changed), so the cascade stops
+    there; k itself is still listed. (frame_index hashes onset positions, not tokens.)"""
     graph = defs.resolve_asset_graph()
     allowed = set(within)
+    stable = version_stable or {}
     reached = {k for k in roots if k in allowed}
+    propagating = set(reached)
     for key in graph.toposorted_asset_keys:
-        if key in allowed and any(p in reached for p in graph.get(key).parent_keys):
+        if key not in allowed or key in reached:
+            continue
+        causes = {p for p in graph.get(key).parent_keys if p in propagating}
+        if causes:
             reached.add(key)
+            if not (key in stable and causes <= stable[key]):
+                propagating.add(key)
     return [k for k in graph.toposorted_asset_keys if k in reached]
