@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (if needed), lint, then run the whole test suite on CPU.
+# Set up (if needed), lint, then run the whole test suite on CPU (two pytest-xdist workers).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=setup.sh
@@ -8,4 +8,4 @@ cd "$ROOT"
 echo "[test] ruff"
 ruff check .
 echo "[test] pytest"
-exec python -m pytest "$@"
+exec python -m pytest -n 2 "$@"

@@ -26,6 +26,17 @@ def fixture_params() -> list:
     return [pytest.param(d, id=d.name) for d in dirs]
 
 
+def pytest_configure(config):
+    """Under pytest-xdist each worker gets one torch thread: two workers x two threads on a
+    2-core machine spin against each other (measured ~8x slower steps)."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch
