@@ -59,4 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, so commands raising automapper_ml.cli.CommandError are caught
+    # (under `python -m`, this file's own classes live in __main__, a different module object).
+    from automapper_ml.cli import main as _main
+
+    sys.exit(_main())

@@ -34,6 +34,7 @@ def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 
+        os.environ["OMP_NUM_THREADS"] = "1"  # subprocesses started by tests inherit it
         torch.set_num_threads(1)
 
 
