@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 # Assets of the main job as they exist today, split by what each bump must touch.
-TOKENIZER_CASCADE = ["map_tokens", "frame_index"]
-AUDIO_CASCADE = ["audio_features", "frame_index", "onset_model"]
+TOKENIZER_CASCADE = ["map_tokens", "frame_index", "sequence_model", "lighting_model"]
+AUDIO_CASCADE = ["audio_features", "frame_index", "onset_model", "sequence_model", "lighting_model"]
 NEVER_FOR_TOKENIZER = {
     "audio_features",
     "map_manifest",
@@ -32,21 +32,23 @@ NEVER_FOR_TOKENIZER = {
     "dataset_audit",
     "onset_model",
 }
-# The copy trains with a one-epoch smoke preset: this test is about versions, not learning.
-SMOKE_PRESETS = """
-[preset.smoke]
+# The copy trains one-epoch smoke presets: this test is about versions, not learning.
+SMOKE_TRAIN = """
 model = "tiny"
 [preset.smoke.train]
 epochs = 1
-batch_size = 4
+batch_size = 8
 lr = 1e-3
 warmup_steps = 2
 patience = 1
 progress = false
-[preset.smoke.task]
-epoch_scale = 0.05
-augment = false
 """
+SMOKE = {
+    "onset": "[preset.smoke]" + SMOKE_TRAIN + "[preset.smoke.task]\nepoch_scale = 0.05\naugment = false\n",
+    "sequence": "[preset.smoke]"
+    + SMOKE_TRAIN
+    + "[preset.smoke.task]\nepoch_scale = 0.05\nval_max_samples = 64\neval_songs = 1\n",
+}
 
 
 def _copy_source(dst: Path) -> Path:
@@ -56,9 +58,15 @@ def _copy_source(dst: Path) -> Path:
         shutil.copy(REPO / name, dst / name)
     config = dst / "configs" / "ingest.toml"
     config.write_text(re.sub(r"(?m)^count = \d+", "count = 4", config.read_text()))
-    onset = dst / "configs" / "onset.toml"
-    text = re.sub(r'(?m)^default_preset = "[^"]*"', 'default_preset = "smoke"', onset.read_text())
-    onset.write_text(text + SMOKE_PRESETS)
+    for stage, preset in SMOKE.items():
+        path = dst / "configs" / f"{stage}.toml"
+        text = re.sub(r'(?m)^default_preset = "[^"]*"', 'default_preset = "smoke"', path.read_text())
+        path.write_text(text + "\n" + preset)
+    lighting = dst / "configs" / "lighting.toml"
+    text = re.sub(r"(?m)^epochs = \d+", "epochs = 1", lighting.read_text())
+    text = re.sub(r"(?m)^epoch_scale = [0-9.]+", "epoch_scale = 0.05", text)
+    text = re.sub(r"(?m)^max_val_steps = \d+", "max_val_steps = 200", text)
+    lighting.write_text(text)
     return dst
 
 
@@ -121,7 +129,7 @@ def test_tokenizer_bump_unsyncs_exactly_tokens_and_downstream(project):
     assert plan["unsynced_assets"] == ["map_tokens"]
     assert {item["partition"] for item in plan["unsynced"]} == {"00", "01", "02", "03"}
     assert all(any(c.startswith("CODE") for c in item["causes"]) for item in plan["unsynced"])
-    assert plan["cascade"] == TOKENIZER_CASCADE
+    assert plan["cascade"][0] == "map_tokens" and set(plan["cascade"]) == set(TOKENIZER_CASCADE)
     assert not NEVER_FOR_TOKENIZER & set(plan["cascade"])
 
     # after re-materialising, frame_index keeps its data version (same onsets), so nothing is left
@@ -135,7 +143,7 @@ def test_audio_bump_reruns_audio_features_and_downstream(project):
     _bump(src / "automapper_ml" / "audio.py", "AUDIO_FEATURES_VERSION")
     plan = _plan(src, home)
     assert plan["unsynced_assets"] == ["audio_features"]
-    assert plan["cascade"] == AUDIO_CASCADE
+    assert plan["cascade"][0] == "audio_features" and set(plan["cascade"]) == set(AUDIO_CASCADE)
     _run_pipeline(src, home)
     assert _plan(src, home)["unsynced"] == []
 

@@ -117,3 +117,137 @@ def onset_model(
         },
         data_version=file_version(best),
     )
+
+
+SEQUENCE_CODE_VERSION = stage_code_version("sequence", f"tok{TOKENIZER_VERSION}")
+LIGHTING_CODE_VERSION = stage_code_version("lighting", f"tok{TOKENIZER_VERSION}")
+
+
+@dg.asset(
+    deps=["audio_features", "map_tokens", "frame_index"],
+    group_name="training",
+    kinds={"pytorch"},
+    pool="gpu",
+    retry_policy=TRAINING_RETRY,
+    code_version=SEQUENCE_CODE_VERSION,
+)
+def sequence_model(
+    context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
+) -> dg.MaterializeResult:
+    """Stage 2 checkpoint: the note-sequence decoder (models/sequence/best.pt) with token/EOS accuracy."""
+    from dataclasses import replace
+
+    from automapper_ml.training.sequence import load_sequence_preset, train_sequence_model
+
+    root = paths.root()
+    index_path, _, index_version = frame_index_state(root)
+    preset = load_sequence_preset(config.preset or None)
+    train_config = preset.train
+    if config.max_minutes > 0:
+        train_config = replace(train_config, max_minutes=config.max_minutes)
+    stage_dir = paths.folder("models", "sequence")
+    out = run_dir(stage_dir, SEQUENCE_CODE_VERSION, index_version, preset.name, repr(config.model_dump()))
+    extra = {
+        "frame_index_version": index_version,
+        "tokenizer_version": TOKENIZER_VERSION,
+        "preset": preset.name,
+    }
+    result = train_sequence_model(
+        index_path,
+        root,
+        out,
+        preset.model,
+        train_config,
+        task_config=preset.task,
+        decoding=preset.decoding,
+        extra_state=extra,
+        log=context.log.info,
+        init_weights=warm_start_weights(stage_dir, config.warm_start, context.log.info),
+    )
+    best = publish(result.best_path, stage_dir / "best.pt")
+    with wandb.logger(root, name=f"sequence-{context.run_id[:8]}", group="sequence") as run:
+        run.log_config({"model": preset.model.to_dict(), "train": train_config.to_dict(), **extra})
+        for entry in result.history:
+            run.log_metrics(entry, step=int(entry.get("epoch", 0)))
+        run.log_summary({**result.metrics, **{f"generated/{k}": v for k, v in result.generation.items()}})
+        if best is not None:
+            run.log_artifact(best, "sequence-model", metadata=result.metrics)
+    m = result.metrics
+    return dg.MaterializeResult(
+        metadata={
+            "val_loss": float(m.get("val_loss", float("nan"))),
+            "token_accuracy": float(m.get("token_accuracy", float("nan"))),
+            "eos_accuracy": float(m.get("eos_accuracy", float("nan"))),
+            "generated_raw": dg.MetadataValue.json({k: float(v) for k, v in result.generation.items()}),
+            "parameters": result.n_params,
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch,
+            "wall_seconds": round(result.seconds, 1),
+            "device": result.device,
+            "preset": preset.name,
+            "run_config": dg.MetadataValue.json(config.model_dump()),
+            "checkpoint": dg.MetadataValue.path(str(best)),
+        },
+        data_version=file_version(best),
+    )
+
+
+@dg.asset(
+    deps=["audio_features", "map_tokens", "frame_index"],
+    group_name="training",
+    kinds={"pytorch"},
+    pool="gpu",
+    retry_policy=TRAINING_RETRY,
+    code_version=LIGHTING_CODE_VERSION,
+)
+def lighting_model(
+    context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
+) -> dg.MaterializeResult:
+    """Stage 3 checkpoint: the half-beat lighting decoder (models/lighting/best.pt) with token accuracy."""
+    from dataclasses import replace
+
+    from automapper_assets.defs.training.common import CONFIG_DIR
+    from automapper_ml.training.lighting import lighting_settings, train_lighting_model
+
+    root = paths.root()
+    index_path, _, index_version = frame_index_state(root)
+    model_config, task_config, train_config = lighting_settings(
+        CONFIG_DIR / "lighting.toml", config.preset or None
+    )
+    if config.max_minutes > 0:
+        train_config = replace(train_config, max_minutes=config.max_minutes)
+    stage_dir = paths.folder("models", "lighting")
+    out = run_dir(stage_dir, LIGHTING_CODE_VERSION, index_version, config.preset, repr(config.model_dump()))
+    extra = {"frame_index_version": index_version, "tokenizer_version": TOKENIZER_VERSION}
+    result = train_lighting_model(
+        index_path,
+        root,
+        out,
+        model_config,
+        train_config,
+        task_config=task_config,
+        extra_state=extra,
+        log=context.log.info,
+        init_weights=warm_start_weights(stage_dir, config.warm_start, context.log.info),
+    )
+    best = publish(result.best_path, stage_dir / "best.pt")
+    with wandb.logger(root, name=f"lighting-{context.run_id[:8]}", group="lighting") as run:
+        for entry in result.history:
+            run.log_metrics(entry, step=int(entry.get("epoch", 0)))
+        if best is not None:
+            run.log_artifact(best, "lighting-model", metadata=result.metrics)
+    return dg.MaterializeResult(
+        metadata={
+            "val_loss": result.val_loss,
+            "token_accuracy": result.token_accuracy,
+            "baselines": dg.MetadataValue.json({k: float(v) for k, v in result.baselines.items()}),
+            "parameters": result.n_params,
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch,
+            "wall_seconds": round(result.seconds, 1),
+            "device": result.device,
+            "run_config": dg.MetadataValue.json(config.model_dump()),
+            "checkpoint": dg.MetadataValue.path(str(best)),
+        },
+        data_version=file_version(best),
+    )
