@@ -196,52 +196,56 @@ class _Rows:
 
 
 class _Masks:
-    """Allowed-token masks for a batch of hypotheses, as one boolean tensor.
+    """Forbidden-token masks for a batch of hypotheses, as one boolean tensor (True = masked out).
 
     The grammar's masks (`state.allowed()` returns one cached read-only array per grammar situation)
-    become rows of a device table looked up by the array's identity, so a step costs one gather
-    instead of stacking numpy arrays; the budget, min_length and prefix rules are tensor ops."""
+    combined with the rules that depend only on the position t (the max_length budget, min_length)
+    are computed once per (grammar mask, t) with numpy and kept as rows of a device table, so a step
+    costs one gather instead of per-row numpy work and a numpy -> torch copy; forced prefixes (and
+    dead beam slots) are patched in afterwards."""
 
     def __init__(self, vocab: int, opt: DecodingOptions, device: torch.device) -> None:
-        self.opt, self.device = opt, device
-        tail = torch.from_numpy(_min_tail(vocab)).to(device)
-        # budget[t]: tokens that could still finish their object within max_length, t tokens in
-        self.budget = (
-            tail[None, :] <= opt.max_length - torch.arange(opt.max_length + 1, device=device)[:, None]
-        )
-        self.rows: dict[int, int] = {}
-        self.arrays: list[np.ndarray] = []  # keeps each array alive, so its id stays unique
+        self.opt, self.device, self.tail = opt, device, _min_tail(vocab)
+        self.rows: dict[tuple[int, int], int] = {}
+        self.arrays: list[np.ndarray] = []  # grammar arrays, kept alive so their ids stay unique
+        self.forbidden: list[np.ndarray] = []
         self.table = torch.zeros(0, vocab, dtype=torch.bool, device=device)
 
-    def _row(self, array: np.ndarray) -> int:
-        i = self.rows.get(id(array))
-        if i is None:
-            i = self.rows[id(array)] = len(self.arrays)
-            self.arrays.append(array)
-            self.table = torch.from_numpy(np.stack(self.arrays)).to(self.device)
-        return i
+    def _rule(self, allowed: np.ndarray, t: int) -> np.ndarray:
+        m = allowed & (self.tail <= self.opt.max_length - t)  # what could still finish inside the budget
+        if t < self.opt.min_length and m[EOS] and m.sum() > 1:
+            m[EOS] = False
+        if not m.any():  # nothing finishes in time: stay grammatical, the group will be cut
+            m = allowed
+        return ~m
 
     def __call__(self, states: list, closing: list[bool], prefixes: list[list[int]], t: int,
                  live: list[bool] | None = None) -> torch.Tensor:  # fmt: skip
-        """(N, V) bool for N hypotheses with t tokens so far (dead ones, live False: everything)."""
-        opt = self.opt
-        idx = [self._row(s.allowed(c)) for s, c in zip(states, closing, strict=True)]
-        grammar = self.table[idx]  # after the lookups: they may grow the table
-        m = grammar & self.budget[t]
-        if t < opt.min_length:
-            m[:, EOS] &= m.sum(dim=1) <= 1  # EOS only when the grammar has no other choice
-        m = torch.where(m.any(dim=1, keepdim=True), m, grammar)  # nothing finishes: the group is cut
+        """(N, V) bool, True = forbidden, for N hypotheses with t tokens so far (dead ones, live False:
+        nothing forbidden)."""
+        idx, grown = [], False
+        for s, c in zip(states, closing, strict=True):
+            allowed = s.allowed(c)
+            i = self.rows.get((id(allowed), t))
+            if i is None:
+                i = self.rows[id(allowed), t] = len(self.forbidden)
+                self.arrays.append(allowed)
+                self.forbidden.append(self._rule(allowed, t))
+                grown = True
+            idx.append(i)
+        if grown:
+            self.table = torch.from_numpy(np.stack(self.forbidden)).to(self.device)
+        m = self.table[idx]
         forced = [(i, p[t]) for i, p in enumerate(prefixes) if t < len(p) and (live is None or live[i])]
         if forced:
-            rows, toks = zip(*forced, strict=True)
-            ok = grammar[list(rows), list(toks)].tolist()
-            if not all(ok):
-                bad = toks[ok.index(False)]
-                raise ValueError(f"forced prefix token {bad} is not grammatical at position {t}")
-            m[list(rows)] = False
-            m[list(rows), list(toks)] = True
+            for i, tok in forced:
+                if not states[i].allowed(closing[i])[tok]:
+                    raise ValueError(f"forced prefix token {tok} is not grammatical at position {t}")
+            rows, toks = (list(x) for x in zip(*forced, strict=True))
+            m[rows] = True
+            m[rows, toks] = False
         if live is not None and not all(live):
-            m[[i for i, v in enumerate(live) if not v]] = True
+            m[[i for i, v in enumerate(live) if not v]] = False
         return m
 
 
@@ -263,7 +267,8 @@ def decode_groups(
     row's group (e.g. the timing tokens of a known onset), each must be grammatical; audio: the
     pre-encoded windows of `inputs.mel` (`model.audio_memory`) to skip re-encoding; context: a
     `ContextCache` of `model` kept across calls, so each context group is encoded once."""
-    model.eval()
+    if model.training:  # eval() walks every module: ~1 ms a call, per onset batch
+        model.eval()
     b = int(inputs.window.shape[0])
     if options.max_length >= model.config.max_group_tokens:
         raise ValueError(f"max_length must be < max_group_tokens ({model.config.max_group_tokens})")
@@ -295,15 +300,16 @@ def _single(rows: _Rows, masks: _Masks, b: int, states: list, closing: list, pre
     for t in range(opt.max_length):
         act = torch.tensor(active, device=seq.device) if len(active) < b else slice(None)
         logits = rows.logits(seq[act, : t + 1])
-        allow = masks([states[i] for i in active], [closing[i] for i in active],
-                      [prefixes[i] for i in active], t)  # fmt: skip
-        masked = logits.masked_fill(~allow, float("-inf"))
+        forbid = masks([states[i] for i in active], [closing[i] for i in active],
+                       [prefixes[i] for i in active], t)  # fmt: skip
+        masked = logits.masked_fill(forbid, float("-inf"))
         logp = torch.log_softmax(masked, dim=-1)
         if opt.strategy == "greedy":
-            tok = masked.argmax(-1)
+            best, tok = logp.max(-1)
+            chosen = best.tolist()
         else:
             tok = _nucleus(masked / opt.temperature, opt.top_p, gen)
-        chosen = logp.gather(1, tok[:, None])[:, 0].tolist()
+            chosen = logp.gather(1, tok[:, None])[:, 0].tolist()
         tok_list = tok.tolist()
         for j, i in enumerate(active):
             if done[i]:
@@ -350,9 +356,9 @@ def _beam(rows: _Rows, masks: _Masks, b: int, k: int, states: list, closing: lis
         logits = rows.logits(seq[:, : t + 1])
         live = (scores.view(-1) > float("-inf")).tolist()
         # dead slots (score -inf) are never expanded: their mask allows everything
-        allow = masks(hyp_states, [closing[r // k] for r in range(b * k)],
-                      [prefixes[r // k] for r in range(b * k)], t, live)  # fmt: skip
-        logp = torch.log_softmax(logits.masked_fill(~allow, float("-inf")), dim=-1)  # (B*K, V)
+        forbid = masks(hyp_states, [closing[r // k] for r in range(b * k)],
+                       [prefixes[r // k] for r in range(b * k)], t, live)  # fmt: skip
+        logp = torch.log_softmax(logits.masked_fill(forbid, float("-inf")), dim=-1)  # (B*K, V)
         cand = (scores.view(-1, 1) + logp).view(b, k * vocab)
         top_v, top_i = cand.topk(min(2 * k, k * vocab), dim=1)
         top_v, top_i = top_v.tolist(), top_i.tolist()

@@ -574,10 +574,17 @@ class SequenceModel(nn.Module):
         bias = self.condition(inputs.difficulty, inputs.onset).repeat_interleave(copies, dim=0)
         return DecoderCache(ks, vs, mask, bias, empty[:n], empty[n:], 0, copies, self.step_weights(dtype))
 
+    def train(self, mode: bool = True) -> SequenceModel:
+        self.__dict__.pop("_param_list", None)  # parameters may have been replaced: collect them again
+        return super().train(mode)
+
     def _derived(self) -> dict:
         """Inference constants derived from the weights, dropped when any parameter changes (in place
-        too: optimizer steps and load_state_dict bump the version counter)."""
-        key = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        too: optimizer steps and load_state_dict bump the version counter). The parameter list itself
+        is collected again on train()/eval() (walking the modules costs ~1 ms a call)."""
+        if "_param_list" not in self.__dict__:
+            self.__dict__["_param_list"] = list(self.parameters())
+        key = tuple((p.data_ptr(), p._version) for p in self.__dict__["_param_list"])
         if getattr(self, "_derived_key", None) != key:
             self._derived_cache: dict = {}
             self._derived_key = key
