@@ -1,13 +1,23 @@
 """Stage-2 decoding: one note group per onset, grammar-constrained, KV-cached, batched.
 
 `decode_groups` decodes one group for each of B rows (onsets) at once; `decode_song` walks a song's
-onsets. What makes it fast, and why it is organised this way:
+onsets. What makes it fast, and why it is organised this way (figures: bench/decoding.py):
 
-- Rows are decoded in lock-step: every row of the batch is (onset x beam x CFG pass), so one
-  `SequenceModel.step` per token serves all of them. The cache (`DecoderCache`) holds each row's
-  cross-attention K/V (audio window + context, projected once per group) and the self-attention
-  K/V of the tokens so far; `use_cache=False` recomputes the whole forward every step (benchmark
-  baseline and the test that both give the same tokens).
+- Rows are decoded in lock-step: every row of the batch is (onset x CFG pass x beam), so one
+  `SequenceModel.step` per token serves all of them. The passes x beams rows of an onset share ONE
+  cross-attention memory (`DecoderCache.copies`): their queries are folded into one attention call,
+  so CFG and beams neither copy nor re-order the memory. The cache also holds the self-attention
+  K/V of the tokens so far in preallocated buffers; `use_cache=False` recomputes the whole forward
+  every step (benchmark baseline and the test that both give the same tokens).
+- On CPU a step is bound by memory traffic, not arithmetic: at a few rows it reads every decoder
+  weight (8 layers x 14 d^2 floats = 112 MB for `full`), and each row reads its memory (audio 128 +
+  context positions, K and V, 8 layers: 5-7 MB). Hence: batch many onsets (`streams`), drop rows
+  whose group has ended once a quarter of them have (`_single`), pre-transposed weights
+  (`SequenceModel.step_weights`: MKL's small-batch path is ~2x faster on them), and optionally
+  `precision="bfloat16"` (half the bytes; ~2x on CPUs with AMX/AVX512-BF16, outputs close to fp32
+  but not identical, so tests and the identity benchmark use fp32).
+- Each context group is encoded once per song (`ContextCache`, passed across decode_groups calls)
+  instead of re-encoding 8 groups for every onset; every audio window once per song.
 - Classifier-free guidance runs the unconditional rows (difficulty = `N_DIFFICULTIES`) in the
   same batch and mixes raw logits `uncond + s * (cond - uncond)`; s = 1 skips those rows entirely.
 - Grammar: each hypothesis carries an incremental grammar state (`tokenizer.NoteState`); its
@@ -15,11 +25,14 @@ onsets. What makes it fast, and why it is organised this way:
   sequence decodable. `min_length` masks EOS until that many tokens came before it (when the
   grammar has another choice); near `max_length` objects that could not finish in the remaining
   budget are masked too; a group still cut by max_length (e.g. many open arcs in a closing group)
-  is shortened to its longest prefix that may end, plus EOS (`complete=False` only if none).
+  is shortened to its longest prefix that may end, plus EOS (`complete=False` only if none). The
+  combined mask per (grammar state, position) is computed once and gathered from a table.
 - `decode_song` splits the onsets into `streams` contiguous runs decoded side by side (the
   autoregressive dependency is only within a run; each run's first onset starts without context,
   like the song's first, and each run's last group closes its arcs, so the concatenation is
-  grammatical). Audio windows sit on a half-window grid, each encoded once for the whole song;
+  grammatical). More streams = bigger batches (faster per onset) but more onsets without context:
+  bench/decoding.py measures the trade; 32 is a good default on CPU for a 300-600-onset song.
+  Audio windows sit on a half-window grid, each encoded once for the whole song;
   each onset reads the window whose centre is nearest, so it lies in the middle half of it.
 """
 

@@ -358,9 +358,8 @@ class ContextCache:
             self.buffer = fresh
         length = max(len(k) for k in keys)
         tokens = torch.tensor([list(k) + [PAD] * (length - len(k)) for k in keys], device=self.buffer.device)
-        kv = self.model.encode_groups(tokens).to(self.dtype) @ self.weight + self.bias  # (G, L, 2 L d)
-        valid = tokens != PAD
-        self.buffer[self.used : self.used + need] = kv[valid]
+        enc = self.model.encode_groups(tokens)[tokens != PAD].to(self.dtype)  # (need, d), group after group
+        torch.addmm(self.bias, enc, self.weight, out=self.buffer[self.used : self.used + need])
         for k in keys:
             self.slots[k] = self.used
             self.used += len(k)
