@@ -14,9 +14,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from automapper_assets.defs.automation.retrain import GPU_OP_TAGS, TRAINING_RETRY, retrain_options
 from automapper_assets.defs.resources import AutomapperPaths, WandbResource
 from automapper_assets.defs.training.common import (
-    TRAINING_RETRY,
     file_version,
     frame_index_state,
     png_markdown,
@@ -57,6 +57,7 @@ def publish(src: Path | None, dst: Path) -> Path | None:
     group_name="training",
     kinds={"pytorch"},
     pool="gpu",
+    op_tags=GPU_OP_TAGS,
     retry_policy=TRAINING_RETRY,
     code_version=ONSET_CODE_VERSION,
 )
@@ -69,6 +70,7 @@ def onset_model(
     from automapper_ml.training.onset import train_onset_model
     from automapper_ml.training.presets import load_preset
 
+    retrain_options(context).lower_priority()  # nightly retrains may run at a lower priority
     root = paths.root()
     index_path, _, index_version = frame_index_state(root)
     preset = load_preset(config.preset or None)
@@ -128,6 +130,7 @@ LIGHTING_CODE_VERSION = stage_code_version("lighting", f"tok{TOKENIZER_VERSION}"
     group_name="training",
     kinds={"pytorch"},
     pool="gpu",
+    op_tags=GPU_OP_TAGS,
     retry_policy=TRAINING_RETRY,
     code_version=SEQUENCE_CODE_VERSION,
 )
@@ -139,6 +142,7 @@ def sequence_model(
 
     from automapper_ml.training.sequence import load_sequence_preset, train_sequence_model
 
+    retrain_options(context).lower_priority()  # nightly retrains may run at a lower priority
     root = paths.root()
     index_path, _, index_version = frame_index_state(root)
     preset = load_sequence_preset(config.preset or None)
@@ -197,6 +201,7 @@ def sequence_model(
     group_name="training",
     kinds={"pytorch"},
     pool="gpu",
+    op_tags=GPU_OP_TAGS,
     retry_policy=TRAINING_RETRY,
     code_version=LIGHTING_CODE_VERSION,
 )
@@ -209,6 +214,7 @@ def lighting_model(
     from automapper_assets.defs.training.common import CONFIG_DIR
     from automapper_ml.training.lighting import lighting_settings, train_lighting_model
 
+    retrain_options(context).lower_priority()  # nightly retrains may run at a lower priority
     root = paths.root()
     index_path, _, index_version = frame_index_state(root)
     model_config, task_config, train_config = lighting_settings(

@@ -20,8 +20,6 @@ from automapper_ml.data.frame_index import index_version
 TRAINING_CODE_VERSION = "1"
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
 FRAME_INDEX = ("features", "frame_index.parquet")
-# Transient failures (a worker killed, a full disk freed later) get two more tries, spaced out.
-TRAINING_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def config_hash(name: str) -> str:
