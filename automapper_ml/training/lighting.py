@@ -23,7 +23,7 @@ import torch
 
 from automapper_ml.data.lighting_data import LightingTask, LightingTaskConfig, baseline_accuracies
 from automapper_ml.models.lighting import LightingConfig, load_lighting_model
-from automapper_ml.training.loop import TrainConfig, load_checkpoint, train
+from automapper_ml.training.loop import TrainConfig, best_entry, load_checkpoint, train
 
 __all__ = ["LightingTrainResult", "lighting_settings", "load_lighting_model", "train_lighting_model"]
 
@@ -105,7 +105,7 @@ def train_lighting_model(
         )
     started = time.monotonic()
     result = train(task, train_config, out, extra_state=extra_state, log=log, init_weights=init_weights)
-    best = _best_entry(result.history, result.best_epoch)
+    best = best_entry(result.history, result.best_epoch)
     return LightingTrainResult(
         metrics={k: float(v) for k, v in best.items()},
         val_loss=float(best.get("val_loss", float("nan"))),
@@ -125,14 +125,7 @@ def train_lighting_model(
     )
 
 
-def _best_entry(history: list[dict[str, float]], best_epoch: int) -> dict[str, float]:
-    for entry in history:
-        if int(entry.get("epoch", -2)) == best_epoch:
-            return dict(entry)
-    return dict(history[-1]) if history else {}
-
-
 def checkpoint_metrics(ckpt_path: str | os.PathLike) -> dict[str, float]:
     """The best epoch's validation metrics stored in a stage-3 checkpoint (for promotion checks)."""
     state = load_checkpoint(ckpt_path)
-    return _best_entry(list(state.get("history", [])), int(state.get("best_epoch", -1)))
+    return best_entry(list(state.get("history", [])), int(state.get("best_epoch", -1)))

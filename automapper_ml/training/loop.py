@@ -280,6 +280,24 @@ def train(
     )
 
 
+def best_entry(history: list[dict[str, float]], best_epoch: int) -> dict[str, float]:
+    """The history entry of the best epoch (the last one if it is missing)."""
+    for entry in history:
+        if int(entry.get("epoch", -2)) == best_epoch:
+            return dict(entry)
+    return dict(history[-1]) if history else {}
+
+
+def resumed_steps(last: Path) -> int:
+    """Optimizer steps already taken by the run whose last.pt this is (0 if none or unreadable)."""
+    if not last.exists():
+        return 0
+    try:
+        return int(load_checkpoint(last).get("step", 0))
+    except Exception:  # unreadable last.pt: train() will report it
+        return 0
+
+
 class _NullContext:
     def __enter__(self):
         return self

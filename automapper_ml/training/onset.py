@@ -26,7 +26,7 @@ from automapper_ml.audio import FRAME_SECONDS
 from automapper_ml.data.onset_data import OnsetData, OnsetTask, OnsetTaskConfig
 from automapper_ml.evaluation.onsets import pick_peaks
 from automapper_ml.models.onset import OnsetConfig, OnsetModel, gaussian_targets, predict_song
-from automapper_ml.training.loop import TrainConfig, load_checkpoint, train
+from automapper_ml.training.loop import TrainConfig, best_entry, load_checkpoint, resumed_steps, train
 from automapper_ml.training.wandb_logger import WandbLogger
 
 
@@ -93,7 +93,7 @@ def train_onset_model(
             wandb.log_metrics(metrics, step=epoch)
 
     started = time.monotonic()
-    steps_before = _resumed_steps(out / "last.pt")
+    steps_before = resumed_steps(out / "last.pt")
     result = train(
         task,
         train_config,
@@ -104,7 +104,7 @@ def train_onset_model(
         init_weights=init_weights,
     )
     seconds = time.monotonic() - started
-    best_metrics = _best_entry(result.history, result.best_epoch)
+    best_metrics = best_entry(result.history, result.best_epoch)
     threshold = float(best_metrics.get("threshold", 0.5))
     plot = None
     if result.best_path is not None and task.val_data.items:
@@ -156,7 +156,7 @@ def load_onset_model(
     model = OnsetModel(config)
     model.load_state_dict(state["model"])
     model.to(device).eval()
-    entry = _best_entry(list(state.get("history", [])), int(state.get("best_epoch", -1)))
+    entry = best_entry(list(state.get("history", [])), int(state.get("best_epoch", -1)))
     return model, float(entry.get("threshold", 0.5))
 
 
@@ -199,19 +199,3 @@ def plot_onset_curve(
     finally:
         plt.close(fig)
     return path
-
-
-def _best_entry(history: list[dict[str, float]], best_epoch: int) -> dict[str, float]:
-    for entry in history:
-        if int(entry.get("epoch", -2)) == best_epoch:
-            return dict(entry)
-    return dict(history[-1]) if history else {}
-
-
-def _resumed_steps(last: Path) -> int:
-    if not last.exists():
-        return 0
-    try:
-        return int(load_checkpoint(last).get("step", 0))
-    except Exception:  # unreadable last.pt: the loop will report it
-        return 0

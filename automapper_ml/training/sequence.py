@@ -38,7 +38,7 @@ from automapper_ml.evaluation.sequence_metrics import evaluate_generation
 from automapper_ml.generation.decoding import DecodingOptions
 from automapper_ml.models.sequence import SequenceConfig, SequenceModel
 from automapper_ml.tokenizer import TOKENIZER_VERSION
-from automapper_ml.training.loop import TrainConfig, load_checkpoint, train
+from automapper_ml.training.loop import TrainConfig, best_entry, load_checkpoint, resumed_steps, train
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sequence.toml"
 
@@ -102,9 +102,9 @@ def train_sequence_model(
     n_params = sum(p.numel() for p in task.build_model().parameters())
     state = {"tokenizer_version": TOKENIZER_VERSION, **(extra_state or {})}
     started = time.monotonic()
-    steps_before = _resumed_steps(out / "last.pt")
+    steps_before = resumed_steps(out / "last.pt")
     result = train(task, train_config, out, extra_state=state, log=log, init_weights=init_weights)
-    best_metrics = _best_entry(result.history, result.best_epoch)
+    best_metrics = best_entry(result.history, result.best_epoch)
     train_seconds = time.monotonic() - started - task.validate_seconds
     generation: dict[str, float] = {}
     if result.best_path is not None and task.val_data.items and task_config.eval_songs > 0:
@@ -228,19 +228,3 @@ def load_sequence_preset(name: str | None = None, path: str | os.PathLike | None
         task=_build(SequenceTaskConfig, section.get("task", {}), f"[preset.{name}.task]"),
         decoding=_build(DecodingOptions, section.get("decoding", {}), f"[preset.{name}.decoding]"),
     )
-
-
-def _best_entry(history: list[dict[str, float]], best_epoch: int) -> dict[str, float]:
-    for entry in history:
-        if int(entry.get("epoch", -2)) == best_epoch:
-            return dict(entry)
-    return dict(history[-1]) if history else {}
-
-
-def _resumed_steps(last: Path) -> int:
-    if not last.exists():
-        return 0
-    try:
-        return int(load_checkpoint(last).get("step", 0))
-    except Exception:  # unreadable last.pt: the loop will report it
-        return 0
