@@ -1,0 +1,90 @@
+"""The three trained stages a generator needs, found in a models folder and loaded once.
+
+Layout (what the pipeline writes, see automapper_assets/defs/training): `<models>/<stage>/champion.pt`
+once a model has been promoted, `<models>/<stage>/best.pt` after any training run. The champion is
+preferred: it is the model that beat the previous one on validation; best.pt is the newest challenger.
+
+    models = load_models(default_models_dir())         # MissingModelsError names what is missing
+    result = generate_level(song, ("Expert",), options, models=models)
+
+The default folder is `$AUTOMAPPER_HOME/models`, else `./data/models`, read when called (never at import).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from automapper_ml.models.lighting import LightingModel, load_lighting_model
+from automapper_ml.models.onset import OnsetModel
+from automapper_ml.models.sequence import SequenceModel
+from automapper_ml.training.onset import load_onset_model
+from automapper_ml.training.sequence import load_sequence_model
+
+STAGES = ("onset", "sequence", "lighting")
+CHECKPOINT_NAMES = ("champion.pt", "best.pt")  # preference order inside <models>/<stage>/
+HOW_TO_GET_MODELS = (
+    "run `bash scripts/demo.sh` to train them on the demo corpus, or point --models at a folder"
+)
+
+
+class MissingModelsError(FileNotFoundError):
+    """Checkpoints the generator needs are absent; the message names the expected paths."""
+
+
+class ModelLoadError(ValueError):
+    """A checkpoint exists but cannot be used (corrupt, another stage's, weights that do not fit)."""
+
+
+@dataclass
+class GenerationModels:
+    """Stage 1-3 models in eval mode, with where they came from."""
+
+    onset: OnsetModel
+    onset_threshold: float  # peak threshold tuned on validation when stage 1 was trained
+    sequence: SequenceModel
+    lighting: LightingModel
+    paths: dict[str, Path] = field(default_factory=dict)  # stage -> checkpoint file loaded
+
+
+def default_models_dir() -> Path:
+    """`$AUTOMAPPER_HOME/models`, else `./data/models` (the pipeline's default data root)."""
+    return Path(os.environ.get("AUTOMAPPER_HOME") or "data") / "models"
+
+
+def find_checkpoints(models_dir: str | os.PathLike) -> dict[str, Path]:
+    """stage -> champion.pt (preferred) or best.pt in `<models_dir>/<stage>/`.
+
+    Raises MissingModelsError listing every expected path of each missing stage, and how to get them."""
+    root = Path(models_dir)
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for stage in STAGES:
+        candidates = [root / stage / name for name in CHECKPOINT_NAMES]
+        hit = next((p for p in candidates if p.is_file()), None)
+        if hit is None:
+            missing.append(" or ".join(str(p) for p in candidates))
+        else:
+            found[stage] = hit
+    if missing:
+        what = "no trained models" if len(missing) == len(STAGES) else "missing checkpoints"
+        raise MissingModelsError(f"{what}: expected {'; '.join(missing)}. To get them, {HOW_TO_GET_MODELS}")
+    return found
+
+
+def load_models(models_dir: str | os.PathLike, device: str | torch.device = "cpu") -> GenerationModels:
+    """Load the three stages from `models_dir` (see `find_checkpoints`), each with weights_only=True.
+
+    Raises MissingModelsError when checkpoints are absent, ModelLoadError when one cannot be used."""
+    paths = find_checkpoints(models_dir)
+    try:
+        onset, threshold = load_onset_model(paths["onset"], device)
+        sequence = load_sequence_model(paths["sequence"], device)
+        lighting = load_lighting_model(paths["lighting"], device)
+    except (ValueError, TypeError, RuntimeError, KeyError) as err:
+        # loaders give one-line ValueErrors; a config of another schema can raise TypeError/KeyError
+        raise ModelLoadError(" ".join(str(err).split())[:300]) from err
+    return GenerationModels(onset, threshold, sequence, lighting, paths)
