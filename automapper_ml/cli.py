@@ -12,6 +12,7 @@ from automapper_ml.formats.errors import MapError
 
 # name -> (module, one-line help). Order is the order of `automapper --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("automapper_ml.commands.generate", "generate a map (zip) for a song with the trained models"),
     "inspect": ("automapper_ml.commands.inspect", "count a map's objects per difficulty"),
     "convert": ("automapper_ml.commands.convert", "write a map as v3 difficulties + Info.dat v2.1"),
     "roundtrip": ("automapper_ml.commands.roundtrip", "tokenize and decode a map; report what survives"),
