@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from automapper_ml.evaluation.quality import DIRECTION_BINS, quality_report
+from automapper_ml.evaluation.quality import DIRECTION_BINS, QualityReport, quality_report
 from automapper_ml.formats.model import Difficulty, Timing
 
 STAGES = ("raw", "post", "human")
@@ -86,28 +86,37 @@ def direction_entropy(histogram: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
+def figures_from_quality(report: QualityReport, counts: Mapping[str, int]) -> dict[str, float]:
+    """QUALITY_FIGURES from a QualityReport plus object counts (`bombs`, `walls`, `arcs`, `chains`;
+    missing kinds count 0), for callers that kept the report but not the objects (generation's raw
+    decoder output: `DifficultyResult.raw_quality` + `PostProcessReport.counts_in`)."""
+    return {
+        "notes": float(report.notes),
+        "nps": report.nps,
+        "left_share": report.left_share,
+        "cells_used": float(report.cells_used),
+        "direction_entropy": direction_entropy(report.direction_histogram),
+        "parity_errors": float(report.parity_errors),
+        "parity_errors_per_100_swings": report.parity_errors_per_100_swings,
+        "off_beat_share": report.off_beat_share,
+        "bombs": float(counts.get("bombs", 0)),
+        "walls": float(counts.get("walls", 0)),
+        "arcs": float(counts.get("arcs", 0)),
+        "chains": float(counts.get("chains", 0)),
+        "most_common_share": report.most_common_share,
+        "distinct_patterns": float(report.distinct_patterns),
+        "up_down_share": report.up_down_share,
+    }
+
+
 def difficulty_quality(
     difficulty: Difficulty, timing: Timing | None = None, duration_seconds: float | None = None
 ) -> dict[str, float]:
     """QUALITY_FIGURES of one difficulty's objects (timing: beats -> seconds; duration: NPS)."""
-    r = quality_report(difficulty.notes, timing, difficulty.bombs, duration_seconds=duration_seconds)
-    return {
-        "notes": float(r.notes),
-        "nps": r.nps,
-        "left_share": r.left_share,
-        "cells_used": float(r.cells_used),
-        "direction_entropy": direction_entropy(r.direction_histogram),
-        "parity_errors": float(r.parity_errors),
-        "parity_errors_per_100_swings": r.parity_errors_per_100_swings,
-        "off_beat_share": r.off_beat_share,
-        "bombs": float(len(difficulty.bombs)),
-        "walls": float(len(difficulty.obstacles)),
-        "arcs": float(len(difficulty.arcs)),
-        "chains": float(len(difficulty.chains)),
-        "most_common_share": r.most_common_share,
-        "distinct_patterns": float(r.distinct_patterns),
-        "up_down_share": r.up_down_share,
-    }
+    d = difficulty
+    report = quality_report(d.notes, timing, d.bombs, duration_seconds=duration_seconds)
+    counts = {"bombs": len(d.bombs), "walls": len(d.obstacles), "arcs": len(d.arcs), "chains": len(d.chains)}
+    return figures_from_quality(report, counts)
 
 
 def quality_row(song: str, difficulty: str, stage: str, figures: Mapping[str, float]) -> dict:
@@ -304,6 +313,7 @@ __all__ = [
     "append_history",
     "detail_table",
     "difficulty_quality",
+    "figures_from_quality",
     "direction_entropy",
     "markdown_table",
     "plot_history",

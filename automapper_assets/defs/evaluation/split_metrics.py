@@ -1,0 +1,124 @@
+"""Held-out metrics of the three checkpoints on one split of the frame index (the test split).
+
+Each stage is scored with its own training task's validation code, pointed at the test split
+(so "F1" and "token accuracy" mean exactly what they mean during training): onset F1/P/R at
++-50 ms with the threshold tuned on validation (stored in the checkpoint), teacher-forced token
+and EOS accuracy for stage 2, teacher-forced token accuracy for stage 3. The task is built with
+`train_split` = the scored split as well, so the (large) training split is never loaded here.
+
+A split without rows (a small corpus may put no song in test: 5% of songs land there) gives NaN
+figures and `<stage>_test_items` 0 rather than an error: evaluation still reports the snapshots.
+
+Plain Python, no Dagster: this module could move to automapper_ml/evaluation unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+NAN = math.nan
+
+
+def _task_config(cls: type, saved: dict[str, Any]) -> Any:
+    """The task dataclass from a checkpoint's saved dict, ignoring keys this code no longer has."""
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in (saved or {}).items() if k in known})
+
+
+def _saved_task(path: Path) -> dict[str, Any]:
+    from automapper_ml.training.loop import load_checkpoint
+
+    state = load_checkpoint(path)
+    return dict((state.get("model_config") or {}).get("task") or {})
+
+
+def split_songs(index: pl.DataFrame, split: str) -> int:
+    """Distinct songs of `split` in the frame index."""
+    if index.is_empty() or "split" not in index.columns:
+        return 0
+    return int(index.filter(pl.col("split") == split)["song_id"].n_unique())
+
+
+def onset_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split: str = "test") -> dict:
+    """onset_f1, onset_precision, onset_recall, onset_threshold, onset_test_items."""
+    from automapper_ml.data.onset_data import OnsetDataError, OnsetTask, OnsetTaskConfig
+    from automapper_ml.training.onset import load_onset_model
+
+    model, threshold = load_onset_model(checkpoint)
+    out = {"onset_threshold": threshold, "onset_test_items": 0.0}
+    try:
+        tc = _task_config(OnsetTaskConfig, _saved_task(checkpoint))
+        task = OnsetTask(index, root, model.config, tc, train_split=split, val_split=split)
+    except OnsetDataError:
+        return {**out, "onset_f1": NAN, "onset_precision": NAN, "onset_recall": NAN}
+    curves = task.curves(model, task.val_data)
+    score = task.score(curves, threshold)
+    return {
+        **out,
+        "onset_f1": score.f1,
+        "onset_precision": score.precision,
+        "onset_recall": score.recall,
+        "onset_test_items": float(len(curves)),
+    }
+
+
+def sequence_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split: str = "test") -> dict:
+    """token_accuracy, eos_accuracy, group_accuracy, sequence_loss, sequence_test_items (groups)."""
+    from automapper_ml.data.sequence_data import SequenceDataError, SequenceTask, SequenceTaskConfig
+    from automapper_ml.training.sequence import load_sequence_model
+
+    model = load_sequence_model(checkpoint)
+    try:
+        tc = _task_config(SequenceTaskConfig, _saved_task(checkpoint))
+        task = SequenceTask(index, root, model.config, tc, train_split=split, val_split=split)
+    except SequenceDataError:
+        return {"token_accuracy": NAN, "eos_accuracy": NAN, "group_accuracy": NAN,
+                "sequence_loss": NAN, "sequence_test_items": 0.0}  # fmt: skip
+    m = task.validate(model, model.head.weight.device)
+    return {
+        "token_accuracy": float(m["token_accuracy"]),
+        "eos_accuracy": float(m["eos_accuracy"]),
+        "group_accuracy": float(m["group_accuracy"]),
+        "sequence_loss": float(m["val_loss"]),
+        "sequence_test_items": float(len(task._val_groups)),
+    }
+
+
+def lighting_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split: str = "test") -> dict:
+    """lighting_token_accuracy, lighting_group_accuracy, lighting_loss, lighting_test_items (steps)."""
+    from automapper_ml.data.lighting_data import LightingDataError, LightingTask, LightingTaskConfig
+    from automapper_ml.models.lighting import load_lighting_model
+
+    model = load_lighting_model(checkpoint)
+    try:
+        tc = _task_config(LightingTaskConfig, _saved_task(checkpoint))
+        task = LightingTask(index, root, model.config, tc, train_split=split, val_split=split)
+    except LightingDataError:
+        return {"lighting_token_accuracy": NAN, "lighting_group_accuracy": NAN,
+                "lighting_loss": NAN, "lighting_test_items": 0.0}  # fmt: skip
+    if not task.val_pairs:
+        return {"lighting_token_accuracy": NAN, "lighting_group_accuracy": NAN,
+                "lighting_loss": NAN, "lighting_test_items": 0.0}  # fmt: skip
+    m = task.validate(model, "cpu")
+    return {
+        "lighting_token_accuracy": float(m["token_accuracy"]),
+        "lighting_group_accuracy": float(m["group_accuracy"]),
+        "lighting_loss": float(m["val_loss"]),
+        "lighting_test_items": float(len(task.val_pairs)),
+    }
+
+
+def split_metrics(index: pl.DataFrame, root: Path, checkpoints: dict[str, Path], split: str = "test") -> dict:
+    """All three stages' figures on `split` plus `test_songs`; stages without a checkpoint are left out."""
+    out: dict[str, float] = {"test_songs": float(split_songs(index, split))}
+    scorers = {"onset": onset_split_metrics, "sequence": sequence_split_metrics,
+               "lighting": lighting_split_metrics}  # fmt: skip
+    for stage, score in scorers.items():
+        if stage in checkpoints:
+            out.update(score(index, root, checkpoints[stage], split))
+    return out
