@@ -72,6 +72,7 @@ DEFAULT_DECODING = DecodingOptions(strategy="greedy", max_length=32)  # a traine
 DEFAULT_STREAMS = 32  # decode_song runs side by side (bench/decoding.py: best on CPU for 300-600 onsets)
 MIN_PEAK_DISTANCE = 3  # frames between picked onsets, as in stage-1 training (OnsetTaskConfig)
 PREVIEW_SECONDS = 10.0
+ENCODE_BLOCK = 1 << 15  # samples per write to the Vorbis encoder (see encode_blocks)
 
 
 @dataclass(frozen=True)
@@ -316,9 +317,29 @@ def _export_samples(song: SongAudio, alignment: BeatAlignment) -> np.ndarray:
     return np.pad(native, ((pad, 0),) + ((0, 0),) * (native.ndim - 1))
 
 
+def encode_blocks(samples: np.ndarray, rate: int) -> bytes:
+    """`export.encode_song`, written to the encoder in blocks: libsndfile's Vorbis encoder crashes
+    (segfault) on one write of a few minutes of audio, as a 3-minute song is. (n,) or (n, 2) -> Ogg bytes."""
+    import soundfile as sf
+
+    if len(samples) <= ENCODE_BLOCK:
+        return encode_song(samples, rate)
+    encode_song(samples[:1], rate)  # the same checks (shape, rate) on a cheap slice
+    y = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+    if not np.all(np.isfinite(y)):
+        raise AudioError("audio to encode has non-finite samples")
+    buf = io.BytesIO()
+    with sf.SoundFile(
+        buf, "w", int(rate), 1 if y.ndim == 1 else y.shape[1], format="OGG", subtype="VORBIS"
+    ) as f:
+        for start in range(0, len(y), ENCODE_BLOCK):
+            f.write(y[start : start + ENCODE_BLOCK])
+    return buf.getvalue()
+
+
 def _timed_encode(samples: np.ndarray, rate: int) -> tuple[bytes, float]:
     t0 = time.perf_counter()
-    return encode_song(samples, rate), time.perf_counter() - t0
+    return encode_blocks(samples, rate), time.perf_counter() - t0
 
 
 def _preview_start(feats: AudioFeatures, duration: float) -> float:

@@ -4,6 +4,7 @@ result reports tempo, raw and final quality, post-processing and timings; plus t
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from automapper_ml.formats.errors import InvalidValueError
 from automapper_ml.generation.decoding import DecodingOptions
 from automapper_ml.generation.level import (
     GenerationResult,
+    encode_blocks,
     generate_level,
     snapped_onsets,
     song_audio,
@@ -237,3 +239,14 @@ def test_errors_are_typed_one_liners(setup, tmp_path):
     assert find_checkpoints(broken)["onset"].name == "champion.pt"
     with pytest.raises(ModelLoadError, match="not a readable checkpoint"):
         load_models(broken)
+
+
+def test_long_songs_encode_in_blocks():
+    """libsndfile's Vorbis encoder segfaults on one write of minutes of audio: encode_blocks does not."""
+    rng = np.random.default_rng(0)
+    samples = (0.1 * rng.standard_normal(22050 * 200)).astype(np.float32)
+    data = encode_blocks(samples, 22050)
+    decoded, rate = sf.read(io.BytesIO(data), dtype="float32")
+    assert rate == 22050 and len(decoded) == len(samples)
+    with pytest.raises(AudioError):
+        encode_blocks(np.full(22050 * 3, np.nan, dtype=np.float32), 22050)
