@@ -8,6 +8,7 @@ was re-materialised and its champion check passed) and use the models generation
 import hashlib
 import json
 import math
+import shutil
 import time
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ import polars as pl
 from automapper_assets.defs.automation.sensors import follows_training
 from automapper_assets.defs.evaluation.generation import DEFAULT_DIFFICULTIES
 from automapper_assets.defs.resources import AutomapperPaths, WandbResource
+from automapper_ml.formats.model import DIFFICULTY_RANKS
 
 GENERATION_CODE_VERSION = "generation-1"  # bump when snapshot generation or its figures change
 EVALUATION_CODE_VERSION = "evaluation-1"  # bump when a metric's definition changes
@@ -74,6 +76,11 @@ def reference_snapshots(
     checkpoints = {stage: str(p) for stage, p in models.paths.items()}
     checkpoint_versions = {stage: file_version(p).value for stage, p in models.paths.items()}
     difficulties = tuple(config.difficulties)
+    unknown = [d for d in difficulties if d not in DIFFICULTY_RANKS]
+    if unknown or not difficulties:
+        raise dg.Failure(
+            description=f"difficulties must be some of {', '.join(DIFFICULTY_RANKS)}, got {unknown}"
+        )
     staging = S.staging_folder(snapshots, context.run_id)
     created = _utc_now()
     rows, history, errors, changed = [], [], {}, []
@@ -90,7 +97,8 @@ def reference_snapshots(
         else:
             for name, stages in level.figures.items():
                 rows += [quality_row(song.name, name, stage, figures) for stage, figures in stages.items()]
-                changed.append({"song": song.name, "difficulty": name, "notes_changed_share": level.notes_changed_share[name]})  # fmt: skip
+                share = level.notes_changed_share[name]
+                changed.append({"song": song.name, "difficulty": name, "notes_changed_share": share})
         history.append({
             "run_id": context.run_id, "created_at": created, "song": song.name, "audio": _relative(song.audio, root),
             "human_map": _relative(song.human_map, root) if song.human_map else None,
@@ -98,6 +106,10 @@ def reference_snapshots(
             "difficulties": ",".join(difficulties), "seconds": round(time.monotonic() - started, 2),
             **{f"{stage}_checkpoint": v for stage, v in checkpoint_versions.items()},
         })  # fmt: skip
+    if references and len(errors) == len(references):  # nothing generated: not a song's fault
+        shutil.rmtree(staging, ignore_errors=True)
+        first = next(iter(errors.items()))
+        raise dg.Failure(description=f"no reference song could be generated; {first[0]}: {first[1]}")
     if not references:  # still one history row, so evaluation knows this run happened
         history.append({"run_id": context.run_id, "created_at": created, "song": None,
                         "error": f"no reference songs in {root / 'reference'}"})  # fmt: skip
