@@ -72,6 +72,10 @@ DEFAULT_DECODING = DecodingOptions(strategy="greedy", max_length=32)  # a traine
 DEFAULT_STREAMS = 32  # decode_song runs side by side (bench/decoding.py: best on CPU for 300-600 onsets)
 MIN_PEAK_DISTANCE = 3  # frames between picked onsets, as in stage-1 training (OnsetTaskConfig)
 PREVIEW_SECONDS = 10.0
+# Stage 2 runs thousands of small steps (a few dozen rows x d_model): a second intra-op thread only
+# adds synchronisation, and on a busy machine it spins (bench/generation.py: 1 thread 33 s wall,
+# 2 threads 253 s on a shared 2-core box), as models/lighting.py measured for stage 3.
+DECODE_THREADS = 1
 ENCODE_BLOCK = 1 << 15  # samples per write to the Vorbis encoder (see encode_blocks)
 
 
@@ -218,13 +222,15 @@ def generate_level(
     streams: int = DEFAULT_STREAMS,
     sample_rate: int | None = None,
     progress: ProgressFn | None = None,
+    decode_threads: int | None = DECODE_THREADS,
 ) -> GenerationResult:
     """Generate a map for `audio` (a file, bytes, or an array with `sample_rate`); see the module docstring.
 
     difficulties: names (default `options.difficulties`); models: loaded GenerationModels or a models
     folder; out: a .zip path or a folder (None: nothing written); seed: makes sampling, lighting and
     added bombs/walls deterministic; decoding / lighting: stage 2 / 3 options (their seed, difficulty
-    and Chroma switch are set here). Raises AudioError (undecodable audio), MissingModelsError,
+    and Chroma switch are set here); decode_threads: torch threads for stage 2 (None: leave torch's).
+    Raises AudioError (undecodable audio), MissingModelsError,
     ModelLoadError, InvalidValueError / ValueError for bad options; each with a one-line reason."""
     names = _check(list(difficulties or options.difficulties), options)
     m = models if isinstance(models, GenerationModels) else load_models(models)
@@ -267,7 +273,18 @@ def generate_level(
         diffs: list[Difficulty] = []
         for name in names:
             diff, res = _difficulty(
-                name, feats, alignment, options, m, seed, decoding, lighting, streams, duration, tick
+                name,
+                feats,
+                alignment,
+                options,
+                m,
+                seed,
+                decoding,
+                lighting,
+                streams,
+                duration,
+                tick,
+                decode_threads,
             )
             diffs.append(diff)
             results.append(res)
@@ -362,6 +379,7 @@ def _difficulty(
     streams: int,
     duration: float,
     tick: Callable[[str], None],
+    decode_threads: int | None,
 ) -> tuple[Difficulty, DifficultyResult]:
     from automapper_ml.models.onset import predict_song
 
@@ -382,10 +400,16 @@ def _difficulty(
 
     t0 = time.perf_counter()
     tick(f"{name}: notes")
-    song = decode_song(
-        m.sequence, feats.mel, feats.structure, frames.astype(np.int64), index,
-        replace(decoding, seed=seed), streams, timing_prefixes(ticks),
-    )  # fmt: skip
+    threads = torch.get_num_threads()
+    if decode_threads:
+        torch.set_num_threads(decode_threads)
+    try:
+        song = decode_song(
+            m.sequence, feats.mel, feats.structure, frames.astype(np.int64), index,
+            replace(decoding, seed=seed), streams, timing_prefixes(ticks),
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
     groups = [NoteGroup(float(b), g) for b, g in zip(beats, song.groups, strict=True)]
     objects = decode_notes(groups)
     raw_quality = quality_report(objects.notes, timing, objects.bombs, options.subdivisions, duration)
