@@ -23,6 +23,7 @@ what an unloaded core would take:
     threads  decode tempo features onsets  notes  lights post export | total wall  (process CPU)
     1         0.43  1.63   1.82    3.54   22.95   2.52  0.01  0.01   |  32.9 s     (20.6 s)
     2         0.38  0.67   1.23    5.40  238.26   6.82  0.03  0.03   | 252.8 s     (86.4 s)
+    1, bf16   1.35  2.92   1.96    5.30   20.12   4.57  0.03  0.03   |  36.3 s     (14.1 s)
 
 With 2 threads the small stage-2 steps spin against the other load (4x the CPU for the same work),
 hence generate_level's default `decode_threads=1`. Vorbis encoding (2.4 s) fully overlaps the models;
