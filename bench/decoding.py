@@ -12,19 +12,38 @@ group cache). Per-onset cost is measured through `decode_song`: `streams` runs o
 every audio window encoded once, every context group encoded once (`ContextCache`).
 
 Both wall time and process CPU time are printed: the box these figures come from is shared (load
-average 8-10 on 2 cores), so wall time is ~3x CPU time there; with `--threads 1` CPU time is what one
-unloaded core would take. Figures (full config, 8 layers x 512, CPU ms, `--threads 1`; before = the
-seed's code at 9ec0e06, same harness):
+average 5-10 on 2 cores), so wall time is up to ~3x CPU time there; with `--threads 1` CPU time is
+about what one unloaded core takes. Figures below: full config (8 layers x 512), fp32 unless said,
+`--threads 1`, random weights, 12-token groups; "seed" = the code at 9ec0e06 on the same harness.
 
-    per onset, decode_song, 16 streams, 64 onsets / 60 s        before 77 ms    after 52 ms (first cut)
-    ... + finished rows dropped, bigger batches                see the printed sweep
-    audio encoding (4 layers x 128 positions + 8 layers' cross K/V), per window: ~50 ms (fp32)
+    per onset, decode_song, 128 onsets / 60 s, ms     seed        now (wall ~ cpu, quiet moment)
+      16 streams                                       53          40
+      32 streams, CFG scale 2                          58          34 (CFG +13%: rows share memory)
+      64 streams                                       33          24
+      64 streams, precision="bfloat16"                 -           12.6
+      16 streams, 4 beams                              -           63
+    3-minute song (400 onsets, 60 windows), 64 streams: 10.8 s cpu / 15.5 s wall fp32, 5.1 s cpu /
+      5.4 s wall bf16; of which audio encoding 60 x 42 ms = 2.5 s (fp32)
+    cached vs uncached, identical greedy output (cpu): decode_groups 8 rows 4.8x (own histories) /
+      5.6x (the seed's identical histories; seed 4.5x), tiny 4.2-4.9x (seed 3.4x; tiny is per-op
+      Python overhead bound: every step serves 8 rows of 64-wide matrices); decode_song, where the
+      caches pay across onsets: full 5.7x, tiny 9.7x
+    --threads 2 on the loaded box: 2-10x SLOWER (OpenMP threads spin against the other tenants;
+      OMP_WAIT_POLICY=passive: 36 ms vs 24 ms per onset at 64 streams): use 1 thread when the box is
+      shared; 2 threads help only the large matmuls (audio encoder) on an idle machine
 
-Where the time goes after caching (measured with the torch profiler, full, 64 rows): half in the
-linear layers, half in cross-attention, which is bound by memory bandwidth (~10 GB/s a core here):
-each row reads (audio 128 + context ~50-100) positions x 8 layers x K/V every token, 5-7 MB. That
-is why beams and CFG rows of one onset share one memory (their queries are folded into one
-attention call) instead of copying it, and why finished rows are dropped from the batch.
+What each step bought (per onset, 64 streams, cpu ms, measured while building it): per-group
+context cache ~33 -> ~26 (re-encoding 8 groups and projecting them for 8 layers was ~0.9 GMAC an
+onset; now each distinct group costs ~0.13 GMAC once); memory shared by CFG/beam rows (CFG 58 -> 34
+at 32 streams); pre-transposed step weights + fused q/k/v: step at 8 rows 31 -> 27 ms; dropping
+finished rows and the grammar-mask table: within noise here (random groups all run to max_length;
+not measured on a trained model, whose groups vary in length); bf16: 23 -> 12.6.
+
+Where the time goes after caching (torch profiler, full, 64 rows): half in the linear layers, half
+in cross-attention, and both are bound by memory bandwidth (~5-10 GB/s a core here), not FLOPs:
+each step reads every decoder weight (112 MB fp32) once for all rows, and each row reads its memory
+(audio 128 + context ~50-100 positions x 8 layers x K/V, 5-7 MB). Hence big batches (streams),
+memory shared by CFG/beam rows, and bf16.
 """
 
 from __future__ import annotations
@@ -123,21 +142,29 @@ def song_cached_vs_uncached(name: str, onsets: int, streams: int, max_length: in
 
 
 def per_onset(
-    name: str, onsets: int, streams: int, cfg_scale: float, seconds: float, max_length: int, beams: int = 1
+    name: str,
+    onsets: int,
+    streams: int,
+    cfg_scale: float,
+    seconds: float,
+    max_length: int,
+    beams: int = 1,
+    precision: str = "float32",
 ) -> tuple[float, float]:
     """-> (wall, cpu) ms per onset of decode_song, audio encoding included."""
     model = _model(name)
     cfg = model.config
     mel, structure, frames = _song(cfg, seconds, onsets)
     strategy = "beam" if beams > 1 else "greedy"
-    opts = DecodingOptions(strategy=strategy, beam_size=beams, cfg_scale=cfg_scale, max_length=max_length)
+    opts = DecodingOptions(strategy=strategy, beam_size=beams, cfg_scale=cfg_scale, max_length=max_length,
+                           precision=precision)  # type: ignore[arg-type]  # fmt: skip
     warm = frames[frames < 600][:4]
     decode_song(model, mel[:, :600], structure[:, :600], warm, 3, opts, streams)
     song, wall, cpu = _timed(lambda: decode_song(model, mel, structure, frames, 3, opts, streams))
     tokens = sum(len(g) for g in song.groups)
     print(
         f"[{name}] {onsets} onsets / {seconds:.0f} s ({song.windows} windows), {streams} streams, cfg "
-        f"{cfg_scale}, beams {beams}: {wall:.2f} s wall, {cpu:.2f} s cpu = {1000 * wall / onsets:.1f} ms "
+        f"{cfg_scale}, beams {beams}, {precision}: {wall:.2f} s wall, {cpu:.2f} s cpu = {1000 * wall / onsets:.1f} ms "
         f"wall, {1000 * cpu / onsets:.1f} ms cpu per onset; {tokens / onsets:.1f} tokens/group, "
         f"{song.context_groups} groups encoded, threads {torch.get_num_threads()}"
     )
@@ -171,24 +198,27 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     ap.add_argument("--song", action="store_true", help="also decode a 3-minute song with 400 onsets")
     ap.add_argument("--song-onsets", type=int, default=400)
+    ap.add_argument("--precision", choices=("float32", "bfloat16"), default="float32", help="per-onset runs")
+    ap.add_argument("--quick", action="store_true", help="skip the cached vs uncached comparisons")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     streams = [int(s) for s in args.streams.split(",")]
     for name in ("tiny", "full") if args.config == "both" else (args.config,):
-        cached_vs_uncached(name, args.rows, args.max_length)
-        cached_vs_uncached(name, args.rows, args.max_length, same_history=True)
-        song_cached_vs_uncached(name, 24 if name == "full" else 64, 8, args.max_length)
-        print(f"[{name}] audio encoding: {audio_cost(name):.1f} ms cpu per window")
-        best = min(
-            (per_onset(name, args.onsets, s, args.cfg_scale, args.seconds, args.max_length, args.beams), s)
-            for s in streams
+        if not args.quick:
+            cached_vs_uncached(name, args.rows, args.max_length)
+            cached_vs_uncached(name, args.rows, args.max_length, same_history=True)
+            song_cached_vs_uncached(name, 24 if name == "full" else 64, 8, args.max_length)
+            print(f"[{name}] audio encoding: {audio_cost(name):.1f} ms cpu per window")
+        run = (args.cfg_scale, args.seconds, args.max_length, args.beams, args.precision)
+        best = min((per_onset(name, args.onsets, s, *run), s) for s in streams)
+        print(
+            f"[{name}] fastest (wall) stream count {best[1]}: {best[0][0]:.1f} ms wall, {best[0][1]:.1f} ms cpu"
         )
-        print(f"[{name}] best stream count {best[1]}: {best[0][1]:.1f} ms cpu per onset")
         if args.song:
             _, n_win = window_grid(int(180 * FRAMES_PER_SECOND), SequenceConfig.preset(name).audio_window)
             wall, cpu = per_onset(name, args.song_onsets, best[1], args.cfg_scale, 180.0, args.max_length,
-                                  args.beams)  # fmt: skip
+                                  args.beams, args.precision)  # fmt: skip
             print(
                 f"[{name}] 3-minute song, {args.song_onsets} onsets, {n_win} windows: stage 2 takes "
                 f"{wall * args.song_onsets / 1000:.1f} s wall, {cpu * args.song_onsets / 1000:.1f} s cpu "

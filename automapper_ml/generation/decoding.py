@@ -31,7 +31,8 @@ onsets. What makes it fast, and why it is organised this way (figures: bench/dec
   autoregressive dependency is only within a run; each run's first onset starts without context,
   like the song's first, and each run's last group closes its arcs, so the concatenation is
   grammatical). More streams = bigger batches (faster per onset) but more onsets without context:
-  bench/decoding.py measures the trade; 32 is a good default on CPU for a 300-600-onset song.
+  a run's first onset has none, so `streams / onsets` of the song decodes blind. bench/decoding.py
+  measures the speed side: on CPU 32-64 streams for a 300-600-onset song (5-16% blind onsets).
   Audio windows sit on a half-window grid, each encoded once for the whole song;
   each onset reads the window whose centre is nearest, so it lies in the middle half of it.
 """
