@@ -29,7 +29,7 @@ from dagster._core.definitions.observe import observe
 from automapper_assets.defs.resources import resolve_home
 from automapper_assets.staleness import FRESH, make_resolver, partitions_of
 
-PIPELINE_GROUPS = ("ingest", "features", "training")  # "evaluation" joins when it lands
+PIPELINE_GROUPS = ("ingest", "features", "training", "evaluation")
 OFFLINE_EXCLUDED_TAG = "network"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_ROUNDS = 20

@@ -22,8 +22,16 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 # Assets of the main job as they exist today, split by what each bump must touch.
-TOKENIZER_CASCADE = ["map_tokens", "frame_index", "sequence_model", "lighting_model"]
-AUDIO_CASCADE = ["audio_features", "frame_index", "onset_model", "sequence_model", "lighting_model"]
+EVALUATION = ["reference_snapshots", "evaluation_metrics"]
+TOKENIZER_CASCADE = ["map_tokens", "frame_index", "sequence_model", "lighting_model", *EVALUATION]
+AUDIO_CASCADE = [
+    "audio_features",
+    "frame_index",
+    "onset_model",
+    "sequence_model",
+    "lighting_model",
+    *EVALUATION,
+]
 NEVER_FOR_TOKENIZER = {
     "audio_features",
     "map_manifest",
