@@ -44,7 +44,12 @@ def test_main_job_on_demo_corpus(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.setenv("AUTOMAPPER_HOME", str(tmp_path))
     lines: list[str] = []
-    first = run_pipeline(tmp_path, log=lines.append, demo_config=DemoConfig(n_songs=2, n_reference=1))
+    # The ingest layers only: the whole graph (training included) is exercised with one-epoch smoke
+    # presets in tests/assets/test_versioning.py; the demo presets would take minutes here.
+    ingest = ("ingest",)
+    first = run_pipeline(
+        tmp_path, groups=ingest, log=lines.append, demo_config=DemoConfig(n_songs=2, n_reference=1)
+    )
     assert any("generated the demo corpus" in line for line in lines)
     assert first["rounds"] == 3  # manifest -> blacklist -> audit + weights
     assert (tmp_path / "dagster_home" / "dagster.yaml").exists()
@@ -59,10 +64,10 @@ def test_main_job_on_demo_corpus(tmp_path, monkeypatch):
         rules = set(blacklist.filter(pl.col("zip_name") == f"broken_{kind}.zip")["rule"])
         assert rule in rules, (kind, rules)
 
-    again = run_pipeline(tmp_path, log=lines.append)
+    again = run_pipeline(tmp_path, groups=ingest, log=lines.append)
     assert again["rounds"] == 0  # nothing stale
 
     write_map_zip(tmp_path / "raw", "late", [DiffSpec("Expert")], seed=5)
-    third = run_pipeline(tmp_path, log=lines.append)
+    third = run_pipeline(tmp_path, groups=ingest, log=lines.append)
     assert third["rounds"] == 3
     assert "late.zip" in set(pl.read_parquet(tmp_path / "ingest" / "manifest.parquet")["zip_name"])
