@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -114,6 +116,53 @@ def load_audio(source: str | os.PathLike | bytes, sample_rate: int = SAMPLE_RATE
         g = np.gcd(int(rate), int(sample_rate))
         mono = resample_poly(mono, sample_rate // g, int(rate) // g).astype(np.float32)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+OGG_SERIAL = 0x5EED_0001  # fixed Ogg stream serial: libsndfile would pick a random one per file
+ENCODE_BLOCK = 1 << 15  # frames per write: libsndfile's Vorbis encoder segfaults on one huge write
+
+
+def encode_ogg(
+    samples: np.ndarray, sample_rate: int, *, quality: float | None = None, serial: int = OGG_SERIAL
+) -> bytes:
+    """THE Ogg Vorbis encoder: (n,) or (n, channels) float samples -> bytes, a pure function of
+    the samples (fixed stream serial), written in blocks (one write of a few minutes crashes
+    libsndfile). `quality` is libsndfile's compression level 0..1 (None: its default)."""
+    y = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+    channels = 1 if y.ndim == 1 else y.shape[1]
+    extra = {} if quality is None else {"compression_level": quality}
+    buffer = io.BytesIO()
+    with sf.SoundFile(buffer, "w", int(sample_rate), channels, format="OGG", subtype="VORBIS", **extra) as f:
+        for start in range(0, len(y), ENCODE_BLOCK):
+            f.write(y[start : start + ENCODE_BLOCK])
+    return fix_ogg_serial(buffer.getvalue(), serial)
+
+
+def fix_ogg_serial(data: bytes, serial: int) -> bytes:
+    """`data` with every Ogg page's stream serial set to `serial` and its CRC recomputed."""
+    out = bytearray(data)
+    pos = 0
+    while pos + 27 <= len(out):
+        if out[pos : pos + 4] != b"OggS":
+            raise ValueError(f"not an Ogg page at byte {pos}")
+        n_segments = out[pos + 26]
+        body = sum(out[pos + 27 : pos + 27 + n_segments])
+        end = pos + 27 + n_segments + body
+        struct.pack_into("<I", out, pos + 14, serial)
+        struct.pack_into("<I", out, pos + 22, 0)
+        struct.pack_into("<I", out, pos + 22, _ogg_crc(bytes(out[pos:end])))
+        pos = end
+    return bytes(out)
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg's CRC-32 (polynomial 0x04C11DB7, not reflected, init 0) via zlib's reflected CRC-32:
+    reflecting every input byte and the result turns one into the other, at C speed."""
+    raw = zlib.crc32(page.translate(_REVERSED_BITS), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{raw:032b}"[::-1], 2)
+
+
+_REVERSED_BITS = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
 @lru_cache(maxsize=4)

@@ -15,15 +15,13 @@ difficulty's suggestions (not requirements: the map still plays, with plain colo
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from automapper_ml.audio import AudioError
+from automapper_ml.audio import AudioError, encode_ogg
 from automapper_ml.formats.errors import InvalidValueError
 from automapper_ml.formats.model import DIFFICULTY_RANKS, BeatMap, Difficulty
 from automapper_ml.formats.writer import write_map
@@ -56,10 +54,7 @@ def encode_song(samples: np.ndarray, sr: int) -> bytes:
         raise AudioError("audio to encode has non-finite samples")
     if not (isinstance(sr, int | np.integer) and 8000 <= sr <= 192000):
         raise AudioError(f"sample rate must be an integer between 8000 and 192000, got {sr!r}")
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(y, -1.0, 1.0), int(sr), format="OGG", subtype="VORBIS")
-    # `compression_level` needs a newer libsndfile than some systems have; the default is fine.
-    return buf.getvalue()
+    return encode_ogg(y, int(sr))
 
 
 def _with_defaults(diff: Difficulty) -> Difficulty:

@@ -335,23 +335,8 @@ def _export_samples(song: SongAudio, alignment: BeatAlignment) -> np.ndarray:
 
 
 def encode_blocks(samples: np.ndarray, rate: int) -> bytes:
-    """`export.encode_song`, written to the encoder in blocks: libsndfile's Vorbis encoder crashes
-    (segfault) on one write of a few minutes of audio, as a 3-minute song is. (n,) or (n, 2) -> Ogg bytes."""
-    import soundfile as sf
-
-    if len(samples) <= ENCODE_BLOCK:
-        return encode_song(samples, rate)
-    encode_song(samples[:1], rate)  # the same checks (shape, rate) on a cheap slice
-    y = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-    if not np.all(np.isfinite(y)):
-        raise AudioError("audio to encode has non-finite samples")
-    buf = io.BytesIO()
-    with sf.SoundFile(
-        buf, "w", int(rate), 1 if y.ndim == 1 else y.shape[1], format="OGG", subtype="VORBIS"
-    ) as f:
-        for start in range(0, len(y), ENCODE_BLOCK):
-            f.write(y[start : start + ENCODE_BLOCK])
-    return buf.getvalue()
+    """Kept for callers: `export.encode_song` now writes in blocks itself."""
+    return encode_song(samples, rate)
 
 
 def _timed_encode(samples: np.ndarray, rate: int) -> tuple[bytes, float]:

@@ -13,18 +13,14 @@ a pure function of the samples.
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
-
 import numpy as np
-import soundfile as sf
 
+from automapper_ml import audio
+from automapper_ml.audio import fix_ogg_serial  # noqa: F401 - re-exported for callers
 from automapper_ml.synth.composition import Song, Tone
 
 SAMPLE_RATE = 44100
 OGG_SERIAL = 0x5EED_0001  # fixed Ogg stream serial (libsndfile would pick a random one)
-WRITE_BLOCK = 1 << 15  # frames per write to the encoder
 VORBIS_QUALITY = 0.3  # libsndfile's compression level 0..1: small files, clean transients
 
 
@@ -53,42 +49,7 @@ def render_song(song: Song, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 def encode_ogg(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     """Ogg Vorbis bytes for (n_samples,) or (n_samples, channels) float samples; deterministic."""
-    buffer = io.BytesIO()
-    channels = 1 if samples.ndim == 1 else samples.shape[1]
-    with sf.SoundFile(
-        buffer, "w", sample_rate, channels, format="OGG", subtype="VORBIS", compression_level=VORBIS_QUALITY
-    ) as f:
-        # Small blocks: libsndfile's Vorbis encoder crashes on one huge write (minutes of audio).
-        for start in range(0, len(samples), WRITE_BLOCK):
-            f.write(samples[start : start + WRITE_BLOCK])
-    return fix_ogg_serial(buffer.getvalue(), OGG_SERIAL)
-
-
-def fix_ogg_serial(data: bytes, serial: int) -> bytes:
-    """`data` with every Ogg page's stream serial set to `serial` and its CRC recomputed."""
-    out = bytearray(data)
-    pos = 0
-    while pos + 27 <= len(out):
-        if out[pos : pos + 4] != b"OggS":
-            raise ValueError(f"not an Ogg page at byte {pos}")
-        n_segments = out[pos + 26]
-        body = sum(out[pos + 27 : pos + 27 + n_segments])
-        end = pos + 27 + n_segments + body
-        struct.pack_into("<I", out, pos + 14, serial)
-        struct.pack_into("<I", out, pos + 22, 0)
-        struct.pack_into("<I", out, pos + 22, _ogg_crc(bytes(out[pos:end])))
-        pos = end
-    return bytes(out)
-
-
-def _ogg_crc(page: bytes) -> int:
-    """Ogg's CRC-32 (polynomial 0x04C11DB7, not reflected, init 0) via zlib's reflected CRC-32:
-    reflecting every input byte and the result turns one into the other, at C speed."""
-    raw = zlib.crc32(page.translate(_REVERSED_BITS), 0xFFFFFFFF) ^ 0xFFFFFFFF
-    return int(f"{raw:032b}"[::-1], 2)
-
-
-_REVERSED_BITS = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+    return audio.encode_ogg(samples, sample_rate, quality=VORBIS_QUALITY, serial=OGG_SERIAL)
 
 
 def _add(mix: np.ndarray, voice: np.ndarray, start: int, gain: float) -> None:
