@@ -109,18 +109,28 @@ def _todo(instance: dg.DagsterInstance, defs: dg.Definitions, keys: list[dg.Asse
     return out
 
 
+# The console shows what assets say (INFO and up), not Dagster's per-step DEBUG events; the UI has those.
+CONSOLE_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def run_layer(instance: dg.DagsterInstance, defs: dg.Definitions, todo: list[tuple]) -> list[str]:
     """Materialise one layer: unpartitioned keys in one run, each partition of a partitioned key alone."""
     job = defs.resolve_implicit_global_asset_job_def()
     summaries = []
     whole = [k for k, p in todo if p is None]
     if whole:
-        result = job.execute_in_process(instance=instance, asset_selection=whole, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, asset_selection=whole, raise_on_error=False, run_config=CONSOLE_LOGS
+        )
         summaries.append(_summary(result, whole, None))
     for key, partition in [(k, p) for k, p in todo if p is not None]:
         # One partitioned asset per run: a partition key must never reach unpartitioned assets.
         result = job.execute_in_process(
-            instance=instance, asset_selection=[key], partition_key=partition, raise_on_error=False
+            instance=instance,
+            asset_selection=[key],
+            partition_key=partition,
+            raise_on_error=False,
+            run_config=CONSOLE_LOGS,
         )
         summaries.append(_summary(result, [key], partition))
     return summaries

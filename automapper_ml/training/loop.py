@@ -207,7 +207,7 @@ def train(
         bar = tqdm(
             range(first, n_batches),
             desc=f"{task.name} epoch {epoch}",
-            disable=not config.progress,
+            disable=None if config.progress else True,  # None: only on a terminal
             leave=False,
             initial=first,
             total=n_batches,
