@@ -165,7 +165,9 @@ class _Rows:
             self.cache = model.start_cache(inputs, audio, r, opt.max_length + 1, context, opt.dtype)
             if self.passes == 2:
                 diff = torch.where(uncond, N_DIFFICULTIES, inputs.difficulty.repeat_interleave(r))
-                self.cache.bias = model.condition(diff, inputs.onset.repeat_interleave(r))
+                # swap the difficulty term of the bias (the rest: onset frame, flow, onset audio)
+                swap = model.difficulty(diff) - model.difficulty(inputs.difficulty.repeat_interleave(r))
+                self.cache.bias = self.cache.bias + swap[:, None, :].to(self.cache.bias.dtype)
         else:  # the forward pass over only the windows these rows read
             used, window = torch.unique(inputs.window, return_inverse=True)
             rows = replace(inputs, mel=inputs.mel[used], structure=inputs.structure[used], window=window)

@@ -60,8 +60,10 @@ from automapper_ml.audio import N_MELS, N_STRUCTURE
 from automapper_ml.models.onset import N_DIFFICULTIES
 from automapper_ml.tokenizer import (
     BOS,
+    CELL0,
     DIR_TOKENS,
     EOS,
+    N_CELLS,
     NOTE,
     NOTE_VOCAB_SIZE,
     PAD,
@@ -72,6 +74,12 @@ from automapper_ml.tokenizer import (
 # Vertical parity of each cut direction 0..8 (up, down, left, right, UL, UR, DL, DR, any):
 # +1 up-ish (a backhand), -1 down-ish (a forehand), 0 neutral (horizontal or dot).
 DIRECTION_PARITY = (1, -1, 0, 0, 1, 1, -1, -1, 0)
+
+# Flow state (`SequenceModel.flow_state`): per hand the last note's direction (9 + none), cell
+# (12 + none), age in onsets (0 = none, 1..context_onsets) and frame gap to the current onset
+# (log buckets, 0 = none), then the gap to the previous group. Gaps in frames are bucketed as
+# 1 + floor(2 log2(1 + gap)): half-octave steps, ~9 % apart, 0.1 s = 9 frames -> 7, 6 s -> 19.
+GAP_BUCKETS = 24
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,10 @@ class SequenceConfig:
     arc_weight: float = 3.0
     chain_weight: float = 3.0
     parity_weight: float = 0.1  # weight of the differentiable flow (parity) term
+    flow_state: bool = (
+        True  # add the explicit flow state (each hand's last note, gaps) to every decoder token
+    )
+    onset_audio: bool = False  # add the encoded audio at the onset (3 positions) to every decoder token
 
     @classmethod
     def preset(cls, name: str) -> SequenceConfig:
@@ -437,11 +449,27 @@ class SequenceModel(nn.Module):
 
         self.difficulty = nn.Embedding(N_DIFFICULTIES + 1, d)
         self.position = nn.Embedding(c.max_group_tokens, d)
+        if c.flow_state:  # one table, each feature at its offset; concatenated, then an MLP
+            e = max(8, d // 4)
+            self.flow_embed = nn.Embedding(int(self._flow_sizes().sum()), e)
+            self.flow_mlp = nn.Sequential(nn.Linear(9 * e, d), nn.GELU(), nn.Linear(d, d))
+            self.register_buffer(
+                "flow_offsets", torch.cumsum(F.pad(self._flow_sizes(), (1, 0))[:-1], 0), persistent=False
+            )
+        if c.onset_audio:
+            self.onset_proj = nn.Linear(3 * d, d)
         self.blocks = nn.ModuleList(DecoderBlock(d, c.heads, c.dropout) for _ in range(c.layers))
         self.ln_f = nn.LayerNorm(d)
         self.head = nn.Linear(d, c.vocab_size, bias=False)
         self.head.weight = self.token.weight  # tied: the vocabulary is small, the embedding learns faster
         self.apply(_init)
+        # the added conditioning starts at zero: the layer-normed audio (~1 per unit) through a fresh
+        # projection would otherwise swamp the 0.02-scale token embeddings (measured: the click task
+        # went from 1.0 to 0.17 accuracy)
+        for lin in ([self.flow_mlp[-1]] if c.flow_state else []) + (
+            [self.onset_proj] if c.onset_audio else []
+        ):
+            nn.init.zeros_(lin.weight)
         self.register_buffer("class_weight", torch.from_numpy(class_weights(
             c.timing_weight, c.eos_weight, c.arc_weight, c.chain_weight)), persistent=False)  # fmt: skip
         self.register_buffer("dir_tokens", torch.tensor(DIR_TOKENS.tolist()), persistent=False)
@@ -449,6 +477,66 @@ class SequenceModel(nn.Module):
         self.register_buffer(
             "dir_parity", torch.tensor((*DIRECTION_PARITY, 0)), persistent=False
         )  # [-1] = none
+
+    # ------------------------------------------------------------------ flow state
+    def _flow_sizes(self) -> torch.Tensor:
+        """Classes of each flow feature: per hand (direction, cell, age, gap), then the last group's gap."""
+        hand = [10, N_CELLS + 1, self.config.context_onsets + 1, GAP_BUCKETS]
+        return torch.tensor(hand + hand + [GAP_BUCKETS])
+
+    @staticmethod
+    def gap_bucket(gap: torch.Tensor) -> torch.Tensor:
+        """Frame gaps (any shape, >= 0) -> 1 + floor(2 log2(1 + gap)), clamped to GAP_BUCKETS - 1."""
+        b = 1 + torch.floor(2 * torch.log2(1 + gap.clamp_min(0).float())).long()
+        return b.clamp(1, GAP_BUCKETS - 1)
+
+    def flow_state(
+        self, context: torch.Tensor, age: torch.Tensor, frame: torch.Tensor, onset: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, 9) long flow features from the context (B, C) as in SequenceInputs (the last
+        max_context_tokens, like the memory): per hand [direction 0..8 / 9 none, cell 0..11 / 12 none,
+        age 1..context_onsets / 0 none, frame-gap bucket / 0 none] of its last NOTE in the context,
+        then the gap bucket to the newest context group (0 when there is none). What the parity rule
+        and hand alternation depend on, given directly instead of left to attention to find."""
+        n = self.config.max_context_tokens
+        ctx, age, frame = context[:, -n:], age[:, -n:], frame[:, -n:]
+        b, c = ctx.shape
+        rows = torch.arange(b, device=ctx.device)
+        cols = torch.arange(c, device=ctx.device)
+        feats = []
+        for hand in (0, 1):
+            if c >= 3:
+                is_note = (ctx[:, :-2] == NOTE[hand]) & (self.token_dir[ctx[:, 2:]] >= 0)
+                idx = torch.where(is_note, cols[: c - 2], -1).amax(1)
+            else:
+                idx = torch.full((b,), -1, dtype=torch.long, device=ctx.device)
+            has, i = idx >= 0, idx.clamp_min(0)
+            direction = torch.where(has, self.token_dir[ctx[rows, (i + 2).clamp_max(c - 1)]], 9)
+            cell = ctx[rows, (i + 1).clamp_max(c - 1)] - CELL0
+            cell = torch.where(has & (cell >= 0) & (cell < N_CELLS), cell, N_CELLS)
+            ages = torch.where(has, age[rows, i].clamp(0, self.config.context_onsets), 0)
+            gap = torch.where(has, self.gap_bucket(onset - frame[rows, i]), 0)
+            feats += [direction, cell, ages, gap]
+        last = torch.where(ctx != PAD, cols, -1).amax(1) if c else torch.full((b,), -1, device=ctx.device)
+        feats.append(torch.where(last >= 0, self.gap_bucket(onset - frame[rows, last.clamp_min(0)]), 0))
+        return torch.stack(feats, dim=1)
+
+    def flow_embedding(self, inputs: SequenceInputs) -> torch.Tensor:
+        """(B, d) embedding of `flow_state`."""
+        state = self.flow_state(inputs.context, inputs.context_age, inputs.context_frame, inputs.onset)
+        e = self.flow_embed(state + self.flow_offsets)  # (B, 9, e)
+        return self.flow_mlp(e.flatten(1))
+
+    def onset_embedding(
+        self, encoded: torch.Tensor, window: torch.Tensor, onset: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, d) projection of the encoded audio (N, P, d) at the onset's position and its two neighbours
+        in the row's window: where the onset is, the model need not search the window for it."""
+        p = encoded.shape[1]
+        centre = torch.div(onset, self.config.audio_stride, rounding_mode="floor").clamp(0, p - 1)
+        pos = (centre[:, None] + torch.arange(-1, 2, device=onset.device)[None]).clamp(0, p - 1)  # (B, 3)
+        x = encoded[window[:, None], pos].float()  # (B, 3, d)
+        return self.onset_proj(x.flatten(1))
 
     # ------------------------------------------------------------------ memory
     def encode_audio(self, mel: torch.Tensor, structure: torch.Tensor) -> torch.Tensor:
@@ -509,9 +597,17 @@ class SequenceModel(nn.Module):
         )
         return ks, vs, torch.cat([audio_valid, valid], dim=1)[:, None, None, :]
 
-    def condition(self, difficulty: torch.Tensor, onset: torch.Tensor) -> torch.Tensor:
-        """(B, 1, d) added to every decoder token: the difficulty and the onset's place in the window."""
-        return (self.difficulty(difficulty) + self.frame(self.frame_bucket(onset)))[:, None, :]
+    def condition(
+        self, difficulty: torch.Tensor, inputs: SequenceInputs, encoded: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, 1, d) added to every decoder token: the difficulty (given separately: CFG drops it), the
+        onset's place in the window, the flow state and the encoded audio (N, P, d) at the onset."""
+        x = self.difficulty(difficulty) + self.frame(self.frame_bucket(inputs.onset))
+        if self.config.flow_state:
+            x = x + self.flow_embedding(inputs)
+        if self.config.onset_audio and encoded is not None:
+            x = x + self.onset_embedding(encoded, inputs.window, inputs.onset)
+        return x[:, None, :]
 
     # ------------------------------------------------------------------ decoder
     def forward(self, inputs: SequenceInputs, tokens: torch.Tensor) -> torch.Tensor:
@@ -521,12 +617,13 @@ class SequenceModel(nn.Module):
         if self.training and self.config.cond_dropout > 0:
             drop = torch.rand(difficulty.shape, device=difficulty.device) < self.config.cond_dropout
             difficulty = torch.where(drop, torch.full_like(difficulty, N_DIFFICULTIES), difficulty)
-        ks, vs, mask = self._cross(self.audio_memory(inputs.mel, inputs.structure), inputs)
+        audio = self.audio_memory(inputs.mel, inputs.structure)
+        ks, vs, mask = self._cross(audio, inputs)
         t = tokens.shape[1]
         if t > self.config.max_group_tokens:
             raise ValueError(f"group longer than max_group_tokens={self.config.max_group_tokens}")
         pos = torch.arange(t, device=tokens.device)
-        x = self.token(tokens) + self.position(pos)[None] + self.condition(difficulty, inputs.onset)
+        x = self.token(tokens) + self.position(pos)[None] + self.condition(difficulty, inputs, audio.encoded)
         causal = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril()
         for i, block in enumerate(self.blocks):
             x = block(x, causal, (ks[i], vs[i], mask))
@@ -570,7 +667,9 @@ class SequenceModel(nn.Module):
         rows, cap = b * copies, capacity or self.config.max_group_tokens
         dh = self.config.d_model // h
         empty = [ks[0].new_empty(rows, h, cap, dh) for _ in range(2 * n)]
-        bias = self.condition(inputs.difficulty, inputs.onset).repeat_interleave(copies, dim=0)
+        bias = (
+            self.condition(inputs.difficulty, inputs, audio.encoded).float().repeat_interleave(copies, dim=0)
+        )
         return DecoderCache(ks, vs, mask, bias, empty[:n], empty[n:], 0, copies, self.step_weights(dtype))
 
     def train(self, mode: bool = True) -> SequenceModel:

@@ -37,7 +37,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def model() -> SequenceModel:
-    torch.manual_seed(0)
+    torch.manual_seed(3)  # a random model whose groups all end within test_song_decoding's 12 tokens
     m = SequenceModel(CFG).eval()
     with torch.no_grad():  # sharper than the 0.02 init, so choices differ between rows and options
         m.token.weight.mul_(8.0)
