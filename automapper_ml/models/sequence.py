@@ -67,6 +67,7 @@ from automapper_ml.tokenizer import (
     NOTE,
     NOTE_VOCAB_SIZE,
     PAD,
+    TOKEN_COLOR,
     TOKEN_DIRECTION,
     class_weights,
 )
@@ -304,6 +305,12 @@ class DecoderCache:
     length: int = 0
     copies: int = 1  # consecutive rows sharing one memory (beams x CFG passes)
     weights: list[tuple[torch.Tensor, ...]] = field(default_factory=list)  # `SequenceModel.step_weights`
+    hand_bias: torch.Tensor | None = None  # (B, 3, d): added per token by its hand (none, left, right)
+    hand: torch.Tensor | None = None  # (B,) long: hand of the last coloured token so far (0 = none)
+
+    def _rows(self, rows: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        pick = [None if t is None else t.index_select(0, rows) for t in (self.hand_bias, self.hand)]
+        return pick[0], pick[1]
 
     def select(self, rows: torch.Tensor) -> DecoderCache:
         """Any re-indexing of rows (a new cache, one memory per row)."""
@@ -312,7 +319,7 @@ class DecoderCache:
         return DecoderCache(
             [t.index_select(0, mem) for t in self.cross_k], [t.index_select(0, mem) for t in self.cross_v],
             mask, self.bias.index_select(0, rows), [t.index_select(0, rows) for t in self.self_k],
-            [t.index_select(0, rows) for t in self.self_v], self.length, 1, self.weights,
+            [t.index_select(0, rows) for t in self.self_v], self.length, 1, self.weights, *self._rows(rows),
         )  # fmt: skip
 
     def keep(self, memories: torch.Tensor) -> None:
@@ -326,6 +333,7 @@ class DecoderCache:
         self.self_k = [t.index_select(0, rows) for t in self.self_k]
         self.self_v = [t.index_select(0, rows) for t in self.self_v]
         self.bias = self.bias.index_select(0, rows)
+        self.hand_bias, self.hand = self._rows(rows)
 
     def reorder(self, rows: torch.Tensor) -> None:
         """In place: row i takes row rows[i]'s tokens, which must read the same memory (beam re-ordering
@@ -334,6 +342,7 @@ class DecoderCache:
         for t in (*self.self_k, *self.self_v):
             t[:, :, :n] = t[rows, :, :n]
         self.bias = self.bias.index_select(0, rows)
+        self.hand_bias, self.hand = self._rows(rows)
 
 
 class ContextCache:
@@ -456,6 +465,10 @@ class SequenceModel(nn.Module):
             self.register_buffer(
                 "flow_offsets", torch.cumsum(F.pad(self._flow_sizes(), (1, 0))[:-1], 0), persistent=False
             )
+            # per hand: its own last note, added to the tokens of that hand's objects in the group (a
+            # DIR after NOTE_L reads the left hand's parity directly, no interaction left to learn)
+            self.hand_mlp = nn.Sequential(nn.Linear(4 * e, d), nn.GELU(), nn.Linear(d, d))
+            self.register_buffer("token_color", torch.tensor(TOKEN_COLOR.tolist()), persistent=False)
         if c.onset_audio:
             self.onset_proj = nn.Linear(3 * d, d)
         self.blocks = nn.ModuleList(DecoderBlock(d, c.heads, c.dropout) for _ in range(c.layers))
@@ -466,7 +479,7 @@ class SequenceModel(nn.Module):
         # the added conditioning starts at zero: the layer-normed audio (~1 per unit) through a fresh
         # projection would otherwise swamp the 0.02-scale token embeddings (measured: the click task
         # went from 1.0 to 0.17 accuracy)
-        for lin in ([self.flow_mlp[-1]] if c.flow_state else []) + (
+        for lin in ([self.flow_mlp[-1], self.hand_mlp[-1]] if c.flow_state else []) + (
             [self.onset_proj] if c.onset_audio else []
         ):
             nn.init.zeros_(lin.weight)
@@ -521,11 +534,24 @@ class SequenceModel(nn.Module):
         feats.append(torch.where(last >= 0, self.gap_bucket(onset - frame[rows, last.clamp_min(0)]), 0))
         return torch.stack(feats, dim=1)
 
-    def flow_embedding(self, inputs: SequenceInputs) -> torch.Tensor:
-        """(B, d) embedding of `flow_state`."""
+    def flow_embedding(self, inputs: SequenceInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """`flow_state` embedded: (B, d) for every token and the per-hand table (B, 3, d) (row 0 zeros:
+        tokens before the group's first coloured object; rows 1, 2: left, right)."""
         state = self.flow_state(inputs.context, inputs.context_age, inputs.context_frame, inputs.onset)
         e = self.flow_embed(state + self.flow_offsets)  # (B, 9, e)
-        return self.flow_mlp(e.flatten(1))
+        hands = self.hand_mlp(torch.stack([e[:, :4].flatten(1), e[:, 4:8].flatten(1)], dim=1))  # (B, 2, d)
+        return self.flow_mlp(e.flatten(1)), F.pad(hands, (0, 0, 1, 0))
+
+    def token_hands(self, tokens: torch.Tensor, carry: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) hand index (0 none, 1 left, 2 right) of the last coloured token at or before each
+        position; `carry` (B,) is the hand before the first position (cached decoding)."""
+        colour = self.token_color[tokens]  # (B, T): 0/1 on coloured object tokens, else -1
+        idx = torch.where(colour >= 0, torch.arange(tokens.shape[1], device=tokens.device), -1)
+        last = idx.cummax(dim=1).values
+        hand = torch.where(last >= 0, colour.gather(1, last.clamp_min(0)) + 1, 0)
+        if carry is not None:
+            hand = torch.where(last >= 0, hand, carry[:, None])
+        return hand
 
     def onset_embedding(
         self, encoded: torch.Tensor, window: torch.Tensor, onset: torch.Tensor
@@ -604,7 +630,7 @@ class SequenceModel(nn.Module):
         onset's place in the window, the flow state and the encoded audio (N, P, d) at the onset."""
         x = self.difficulty(difficulty) + self.frame(self.frame_bucket(inputs.onset))
         if self.config.flow_state:
-            x = x + self.flow_embedding(inputs)
+            x = x + self.flow_embedding(inputs)[0]
         if self.config.onset_audio and encoded is not None:
             x = x + self.onset_embedding(encoded, inputs.window, inputs.onset)
         return x[:, None, :]
@@ -624,6 +650,9 @@ class SequenceModel(nn.Module):
             raise ValueError(f"group longer than max_group_tokens={self.config.max_group_tokens}")
         pos = torch.arange(t, device=tokens.device)
         x = self.token(tokens) + self.position(pos)[None] + self.condition(difficulty, inputs, audio.encoded)
+        if self.config.flow_state:
+            table = self.flow_embedding(inputs)[1]  # (B, 3, d)
+            x = x + table.gather(1, self.token_hands(tokens)[..., None].expand(-1, -1, table.shape[-1]))
         causal = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril()
         for i, block in enumerate(self.blocks):
             x = block(x, causal, (ks[i], vs[i], mask))
@@ -667,10 +696,14 @@ class SequenceModel(nn.Module):
         rows, cap = b * copies, capacity or self.config.max_group_tokens
         dh = self.config.d_model // h
         empty = [ks[0].new_empty(rows, h, cap, dh) for _ in range(2 * n)]
-        bias = (
-            self.condition(inputs.difficulty, inputs, audio.encoded).float().repeat_interleave(copies, dim=0)
+        bias = self.condition(inputs.difficulty, inputs, audio.encoded).float().repeat_interleave(copies, 0)
+        hand_bias = hand = None
+        if self.config.flow_state:
+            hand_bias = self.flow_embedding(inputs)[1].float().repeat_interleave(copies, dim=0)
+            hand = torch.zeros(rows, dtype=torch.long, device=bias.device)
+        return DecoderCache(
+            ks, vs, mask, bias, empty[:n], empty[n:], 0, copies, self.step_weights(dtype), hand_bias, hand
         )
-        return DecoderCache(ks, vs, mask, bias, empty[:n], empty[n:], 0, copies, self.step_weights(dtype))
 
     def train(self, mode: bool = True) -> SequenceModel:
         self.__dict__.pop("_param_list", None)  # parameters may have been replaced: collect them again
@@ -733,6 +766,10 @@ class SequenceModel(nn.Module):
         if start + t > min(self.config.max_group_tokens, cache.self_k[0].shape[2]):
             raise ValueError(f"group longer than max_group_tokens={self.config.max_group_tokens}")
         x = self.token(tokens) + self.position.weight[start : start + t] + cache.bias
+        if cache.hand_bias is not None and cache.hand is not None:
+            hands = self.token_hands(tokens, cache.hand)
+            x = x + cache.hand_bias.gather(1, hands[..., None].expand(-1, -1, x.shape[-1]))
+            cache.hand = hands[:, -1]
         mask = None  # one new token sees every cached one; a chunk is causal after them
         if t > 1:
             mask = torch.ones(t, start + t, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
