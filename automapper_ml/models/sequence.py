@@ -114,7 +114,10 @@ class SequenceConfig:
     @classmethod
     def preset(cls, name: str) -> SequenceConfig:
         if name == "tiny":
-            return cls(d_model=64, layers=2, heads=4, audio_layers=1, context_layers=1, max_context_tokens=96)
+            return cls(
+                d_model=64, layers=2, heads=4, audio_layers=1, context_layers=1, max_context_tokens=96,
+                timing_weight=1.0,  # generation forces timing tokens from onsets; 3x bought nothing here
+            )  # fmt: skip
         if name == "full":
             return cls()
         raise ValueError(f"unknown sequence config preset {name!r} (tiny, full)")
