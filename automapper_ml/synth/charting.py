@@ -63,8 +63,19 @@ DIRECTION_STEP = {
 }
 # Columns each hand plays in, with weights (red left, blue right; a little crossing to the centre).
 HAND_COLUMNS = {0: ((0, 1, 2), (0.42, 0.46, 0.12)), 1: ((1, 2, 3), (0.12, 0.46, 0.42))}
-# Rows by swing: down swings start high or mid and land low; up swings are more spread.
-SWING_ROWS = {FOREHAND: (0.55, 0.25, 0.20), BACKHAND: (0.40, 0.22, 0.38)}
+# Rows (P(y=0), P(y=1), P(y=2)) by the drum a note sits on, as mappers place them by ear: kicks
+# low, snares and crashes high, hats in the middle of the outer lanes. The direction must follow
+# the hand's parity, so the row is what the music decides (and what an audio-blind model cannot know).
+DRUM_ROWS = {
+    "kick": (0.8, 0.1, 0.1),
+    "snare": (0.1, 0.12, 0.78),
+    "crash": (0.08, 0.12, 0.8),
+    "hat": (0.18, 0.64, 0.18),
+    "open_hat": (0.18, 0.64, 0.18),
+}
+# Drums that push a note to the outer lanes (column weights per hand, replacing HAND_COLUMNS').
+OUTER_COLUMNS = {0: (0.72, 0.22, 0.06), 1: (0.06, 0.22, 0.72)}
+OUTER_DRUMS = ("hat", "open_hat", "crash")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,32 +193,34 @@ def _adjusted(style: DifficultyStyle, looser: float, thin: float) -> DifficultyS
     )
 
 
-def _strong_hits(song: Song) -> list[tuple[float, float]]:
-    """(beat, strength) per beat that has drums, strongest drum wins."""
-    best: dict[float, float] = {}
+def _strong_hits(song: Song) -> list[tuple[float, float, str]]:
+    """(beat, strength, drum) per beat that has drums, strongest drum wins (a crash over its kick)."""
+    best: dict[float, tuple[float, str]] = {}
     for hit in song.hits:
-        best[hit.beat] = max(best.get(hit.beat, 0.0), DRUM_WEIGHT[hit.drum] * hit.velocity)
-    return sorted(best.items())
+        strength = DRUM_WEIGHT[hit.drum] * hit.velocity
+        if strength >= best.get(hit.beat, (0.0, ""))[0]:
+            best[hit.beat] = (strength, hit.drum)
+    return sorted((beat, strength, drum) for beat, (strength, drum) in best.items())
 
 
 def _pick_hits(
     song: Song, style: DifficultyStyle, rng: np.random.Generator
-) -> list[tuple[float, float, float]]:
-    """(beat, second, strength) of the hits worth a note, strongest first into the gaps.
+) -> list[tuple[float, float, float, str]]:
+    """(beat, second, strength, drum) of the hits worth a note, strongest first into the gaps.
 
     Like a mapper: kicks and snares are placed first, weaker hits fill what room the difficulty's
     minimum gap leaves (non-maximum suppression by strength), and some worthy hits are skipped.
     """
     timing = song.timing()
     candidates = [
-        (beat, timing.to_seconds(beat), strength)
-        for beat, strength in _strong_hits(song)
+        (beat, timing.to_seconds(beat), strength, drum)
+        for beat, strength, drum in _strong_hits(song)
         if strength >= style.min_strength and rng.random() >= style.skip
     ]
     taken_beats: list[float] = []
     taken_seconds: list[float] = []
     picked = []
-    for beat, second, strength in sorted(candidates, key=lambda c: (-c[2], c[0])):
+    for beat, second, strength, drum in sorted(candidates, key=lambda c: (-c[2], c[0])):
         i = bisect.bisect_left(taken_beats, beat)
         close = any(
             abs(taken_beats[j] - beat) < style.min_gap_beats - 1e-9
@@ -218,7 +231,7 @@ def _pick_hits(
         if not close:
             taken_beats.insert(i, beat)
             taken_seconds.insert(i, second)
-            picked.append((beat, second, strength))
+            picked.append((beat, second, strength, drum))
     return sorted(p for p in picked if style.thin == 0.0 or rng.random() >= style.thin)
 
 
@@ -230,7 +243,7 @@ def _notes(
     swing = [FOREHAND, FOREHAND]  # the swing each hand plays next
     rotation = [0.0, 0.0]  # each hand's wrist after its last swing
     last_hand = 1
-    for beat, second, strength in _pick_hits(song, style, rng):
+    for beat, second, strength, drum in _pick_hits(song, style, rng):
         free = [h for h in (0, 1) if second - last_time[h] >= style.hand_seconds]
         if not free:
             continue
@@ -244,7 +257,7 @@ def _notes(
         row = None  # doubles share a row, as mappers place them
         placed: list[ColorNote] = []
         for hand in hands:
-            note = _place(hand, swing[hand], rotation[hand], beat, blocked, rng, row, placed)
+            note = _place(hand, swing[hand], rotation[hand], beat, drum, blocked, rng, row, placed)
             if note is None:
                 continue
             row = note.y if double else None
@@ -291,13 +304,17 @@ def _place(
     swing: int,
     prev_rotation: float,
     beat: float,
+    drum: str,
     blocked: set[int],
     rng: np.random.Generator,
     row: int | None,
     placed: list[ColorNote],
 ) -> ColorNote | None:
-    """A note for `hand` playing `swing`: a free cell, and a direction the wrist reaches in one turn."""
+    """A note for `hand` playing `swing` on a `drum` hit: a cell the drum suggests (row by DRUM_ROWS,
+    outer lanes for hats and crashes), and a direction the wrist reaches in one turn."""
     columns, weights = HAND_COLUMNS[hand]
+    if drum in OUTER_DRUMS:
+        weights = OUTER_COLUMNS[hand]
     options = [(x, w) for x, w in zip(columns, weights, strict=True) if x not in blocked]
     taken = {(n.x, n.y) for n in placed}
     if placed:  # keep doubles apart: red left of blue
@@ -306,9 +323,9 @@ def _place(
         return None
     xs, ws = zip(*options, strict=True)
     x = int(rng.choice(xs, p=np.array(ws) / sum(ws)))
-    y = row if row is not None else int(rng.choice(3, p=SWING_ROWS[swing]))
+    y = row if row is not None else int(rng.choice(3, p=DRUM_ROWS[drum]))
     if y == 1 and x in (1, 2) and rng.random() < 0.8:  # centre cells block the view: mappers avoid them
-        y = 0 if swing == FOREHAND else 2
+        y = 0 if drum == "kick" else 2 if drum in ("snare", "crash") else (0 if swing == FOREHAND else 2)
     if (x, y) in taken:
         return None
     reachable = {

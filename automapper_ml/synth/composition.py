@@ -5,7 +5,8 @@ A `Song` is pure data (no samples): `audio.render_song` turns it into sound and
 the song's own timeline; `Song.timing()` turns them into seconds honouring BPM changes
 (the same `Timing` the map model uses, so a mapped beat lands exactly on its rendered hit).
 
-Arrangement, as in most 4/4 pop and dance music: kick on 1 and 3, snare on 2 and 4, hats on
+Arrangement, as in most 4/4 pop and dance music: kick on 1 and 3, snare on 2 and 4 (varied after a
+section's first bar: beat 3 sometimes a snare, beat 4 sometimes a kick), hats on
 eighths with accented downbeats, a crash at the top of loud sections, a snare fill in the
 last bar before a section change, a bass following the chord roots.
 """
@@ -208,17 +209,23 @@ def _drums(rng: np.random.Generator, sections: list[Section]) -> list[Hit]:
             fill = bar == section.bars - 1 and next_name in ("chorus", "verse") and e >= 0.3
             if bar == 0 and e >= 0.6:
                 add(b0, "crash", 0.9)
+            # The drummer varies the groove after a section's first bar: beat 3 is sometimes a snare,
+            # beat 4 sometimes a kick. Which drum a beat carries is then heard, not inferable from
+            # the bar position (the charts place notes by drum: see charting.DRUM_ROWS).
+            vary = bar > 0 and section.name != "breakdown"
+            three = "snare" if vary and e >= 0.5 and rng.random() < 0.4 else "kick"
+            four = "kick" if vary and rng.random() < 0.3 else "snare"
             # kick on 1 and 3; sparse sections keep only 1
             add(b0, "kick", 0.95)
             if e >= 0.3 and not (section.name == "breakdown" and bar % 2):
-                add(b0 + 2, "kick", 0.85)
+                add(b0 + 2, three, 0.85)
             if e >= 0.9 and rng.random() < 0.7:
                 add(b0 + extra_kick, "kick", 0.7)
             # snare on 2 and 4 (the intro teases beat 4 only)
             if e >= 0.5:
                 add(b0 + 1, "snare", 0.9)
                 if not fill:
-                    add(b0 + 3, "snare", 0.95)
+                    add(b0 + 3, four, 0.95)
             elif section.name == "intro" and bar % 2:
                 add(b0 + 3, "snare", 0.6)
             if fill:  # a rising run of sixteenths into the next section
