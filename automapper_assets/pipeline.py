@@ -190,11 +190,22 @@ def print_outputs(home: Path) -> None:
         ("audit", ingest / "audit" / "audit.md"),
         ("audit plot", ingest / "audit" / "distributions.png"),
         ("sample weights", ingest / "sample_weights.parquet"),
+        ("feature stores", home / "features" / "stores"),
+        ("frame index", home / "features" / "frame_index.parquet"),
+        ("onset model", home / "models" / "onset" / "best.pt"),
+        ("sequence model", home / "models" / "sequence" / "best.pt"),
+        ("lighting model", home / "models" / "lighting" / "best.pt"),
+        ("snapshots", home / "snapshots"),
+        ("metrics history", home / "metrics" / "history.parquet"),
+        ("wandb (offline)", home / "wandb"),
         ("Dagster instance", home / "dagster_home"),
     ):
         mark = "" if path.exists() else "  (missing)"
         print(f"  {label:<17} {path}{mark}")
     print(f"\nbrowse: DAGSTER_HOME={home / 'dagster_home'} AUTOMAPPER_HOME={home} dg dev")
+    print(
+        f"a map for your song: .venv/bin/automapper generate SONG.ogg --models {home / 'models'} -o song.zip"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
