@@ -31,7 +31,16 @@ def pytest_configure(config):
     2-core machine spin against each other (measured ~8x slower steps)."""
     import os
 
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        # librosa's numba functions are compiled with cache=True into site-packages/__pycache__;
+        # two workers writing and loading that cache at once segfaulted a worker (seen in CI). Each
+        # worker gets its own cache folder, set before anything imports numba.
+        import tempfile
+
+        os.environ.setdefault(
+            "NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"automapper-numba-{worker}")
+        )
         import torch
 
         os.environ["OMP_NUM_THREADS"] = "1"  # subprocesses started by tests inherit it
