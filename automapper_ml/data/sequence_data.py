@@ -337,8 +337,8 @@ class SequenceTask:
         return batch
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = model(SequenceInputs.from_dict(batch), batch["tokens"])
-        return model.loss(logits, batch["tokens"], batch["context"])
+        logits, aux = model.forward_aux(SequenceInputs.from_dict(batch), batch["tokens"])
+        return model.loss(logits, batch["tokens"], batch["context"], aux)
 
     @torch.no_grad()
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:

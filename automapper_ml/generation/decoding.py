@@ -486,6 +486,7 @@ def decode_song(
         torch.cat([p.encoded for p in parts]),
         [torch.cat([p.k[layer] for p in parts]) for layer in range(cfg.layers)],
         [torch.cat([p.v[layer] for p in parts]) for layer in range(cfg.layers)],
+        torch.cat([p.frames for p in parts]) if parts[0].frames is not None else None,
     )
     win_of = np.clip(np.rint((onsets - w / 2) / hop), 0, n_win - 1).astype(np.int64)
     runs = [r.tolist() for r in np.array_split(np.arange(len(onsets)), max(1, min(streams, len(onsets))))]

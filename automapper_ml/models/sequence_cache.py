@@ -231,7 +231,7 @@ def start_cache(
     rows, cap = b * copies, capacity or model.config.max_group_tokens
     dh = model.config.d_model // h
     empty = [ks[0].new_empty(rows, h, cap, dh) for _ in range(2 * n)]
-    bias = model.condition(inputs.difficulty, inputs, audio.encoded).float().repeat_interleave(copies, 0)
+    bias = model.condition(inputs.difficulty, inputs, audio).float().repeat_interleave(copies, 0)
     hand_bias = hand = None
     if model.config.flow_state:
         hand_bias = model.flow_embedding(inputs)[1].float().repeat_interleave(copies, dim=0)

@@ -67,15 +67,18 @@ HAND_COLUMNS = {0: ((0, 1, 2), (0.42, 0.46, 0.12)), 1: ((1, 2, 3), (0.12, 0.46, 
 # low, snares and crashes high, hats in the middle of the outer lanes. The direction must follow
 # the hand's parity, so the row is what the music decides (and what an audio-blind model cannot know).
 DRUM_ROWS = {
-    "kick": (0.8, 0.1, 0.1),
-    "snare": (0.1, 0.12, 0.78),
-    "crash": (0.08, 0.12, 0.8),
-    "hat": (0.18, 0.64, 0.18),
-    "open_hat": (0.18, 0.64, 0.18),
+    "kick": (0.9, 0.05, 0.05),
+    "snare": (0.05, 0.07, 0.88),
+    "crash": (0.05, 0.07, 0.88),
+    "hat": (0.1, 0.8, 0.1),
+    "open_hat": (0.1, 0.8, 0.1),
 }
-# Drums that push a note to the outer lanes (column weights per hand, replacing HAND_COLUMNS').
-OUTER_COLUMNS = {0: (0.72, 0.22, 0.06), 1: (0.06, 0.22, 0.72)}
+# Drums that push a note to the outer lanes or to the inner ones (column weights per hand over
+# HAND_COLUMNS' columns, replacing its weights): hats and crashes wide, kicks in front of the player.
+OUTER_COLUMNS = {0: (0.8, 0.17, 0.03), 1: (0.03, 0.17, 0.8)}
 OUTER_DRUMS = ("hat", "open_hat", "crash")
+INNER_COLUMNS = {0: (0.15, 0.8, 0.05), 1: (0.05, 0.8, 0.15)}
+INNER_DRUMS = ("kick",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +318,8 @@ def _place(
     columns, weights = HAND_COLUMNS[hand]
     if drum in OUTER_DRUMS:
         weights = OUTER_COLUMNS[hand]
+    elif drum in INNER_DRUMS:
+        weights = INNER_COLUMNS[hand]
     options = [(x, w) for x, w in zip(columns, weights, strict=True) if x not in blocked]
     taken = {(n.x, n.y) for n in placed}
     if placed:  # keep doubles apart: red left of blue
