@@ -46,6 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"colour the lights with Chroma: {', '.join(PALETTES)} or 2-3 hex colours like ff0000,0000ff",
     )  # fmt: skip
     parser.add_argument("--environment", default="DefaultEnvironment", help="Info.dat environment name")
+    parser.add_argument(
+        "--temperature", type=float, metavar="T",
+        help="stage-2 sampling temperature (default: the generator's, see generation.level.DEFAULT_DECODING)",
+    )  # fmt: skip
+    parser.add_argument("--top-p", type=float, metavar="P", help="stage-2 nucleus (top-p) mass, 0 < P <= 1")
+    parser.add_argument(
+        "--greedy", action="store_true",
+        help="stage 2 takes the most likely token every step (every swing its most common arrow)",
+    )  # fmt: skip
     parser.add_argument("--models", help="folder with onset/, sequence/, lighting/ checkpoints")
     parser.add_argument("--title", default="", help="song name in Info.dat (default: the file name)")
     parser.add_argument("--artist", default="", help="song artist in Info.dat")
@@ -68,6 +77,31 @@ def parse_palette(text: str) -> tuple[tuple[float, ...], ...]:
         raise CommandError(
             f"--chroma {text!r}: use one of {', '.join(PALETTES)} or 2-3 hex colours like ff0000,0000ff"
         ) from None
+
+
+def decoding_options(args: argparse.Namespace):  # -> DecodingOptions
+    """The stage-2 DecodingOptions from --greedy / --temperature / --top-p over the generator's default."""
+    from dataclasses import replace
+
+    from automapper_ml.cli import CommandError
+    from automapper_ml.generation.level import DEFAULT_DECODING
+
+    if args.greedy:
+        if args.temperature is not None or args.top_p is not None:
+            raise CommandError("--greedy does not sample: drop --temperature / --top-p")
+        return replace(DEFAULT_DECODING, strategy="greedy")
+    changes: dict = {}
+    if args.temperature is not None:
+        if not args.temperature > 0:
+            raise CommandError(f"--temperature must be > 0, got {args.temperature}")
+        changes["temperature"] = args.temperature
+    if args.top_p is not None:
+        if not 0 < args.top_p <= 1:
+            raise CommandError(f"--top-p must be in (0, 1], got {args.top_p}")
+        changes["top_p"] = args.top_p
+    if changes:
+        changes["strategy"] = "sample"
+    return replace(DEFAULT_DECODING, **changes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         title=args.title or song.stem,
         artist=args.artist,
     )
+    decoding = decoding_options(args)
     try:
         models = load_models(Path(args.models) if args.models else default_models_dir())
     except ModelLoadError as err:
@@ -114,8 +149,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = generate_level(
-            song, names, options, models=models, out=out, seed=args.seed, progress=progress
-        )
+            song, names, options, models=models, out=out, seed=args.seed, progress=progress,
+            decoding=decoding,
+        )  # fmt: skip
     except AudioError as err:
         raise CommandError(f"{song}: {err}") from err
     except ValueError as err:  # bad BPM, environment or options: one line

@@ -47,6 +47,7 @@ from typing import Literal, Protocol
 import numpy as np
 import torch
 
+from automapper_ml.generation.seams import choose_lanes, make_lanes
 from automapper_ml.models.onset import N_DIFFICULTIES
 from automapper_ml.models.sequence import (
     AudioMemory,
@@ -117,6 +118,9 @@ class DecodingOptions:
     min_length: int = 0  # EOS is masked until this many tokens precede it (grammar permitting)
     max_length: int = 48  # most tokens per group, EOS included (< config.max_group_tokens)
     seed: int = 0  # "sample": seed of the torch.Generator when none is passed
+    # decode_song: each run after the first once per hand-state prompt, keep the one that flows on
+    # (generation.seams); False starts every run blind
+    seam_prompts: bool = True
     use_cache: bool = True  # False recomputes the full forward every step (benchmark / test baseline)
     precision: Precision = "float32"  # "bfloat16": bf16 weights/memories/K/V (~2x less memory traffic
     # on CPUs with AMX/AVX512-BF16; outputs close to, not identical with, float32)
@@ -435,6 +439,9 @@ class SongDecoding:
     complete: list[bool]  # per onset: False when max_length cut the group
     windows: int  # audio windows encoded (once each)
     context_groups: int = 0  # distinct context groups encoded (once each, `ContextCache`)
+    runs: int = 1  # runs of consecutive onsets decoded side by side
+    lanes: int = 1  # rows those runs took (runs after the first x 4 prompts with `seam_prompts`)
+    seam_errors: int = 0  # parity errors left where chosen runs meet (generation.seams)
 
 
 def window_grid(n_frames: int, window: int) -> tuple[int, int]:
@@ -491,21 +498,21 @@ def decode_song(
     win_of = np.clip(np.rint((onsets - w / 2) / hop), 0, n_win - 1).astype(np.int64)
     runs = [r.tolist() for r in np.array_split(np.arange(len(onsets)), max(1, min(streams, len(onsets))))]
     runs = [r for r in runs if r]
-    groups: list[list[int]] = [[] for _ in onsets]
-    complete = [True] * len(onsets)
-    run_states = [NoteGrammar.start(first=r[0] == 0) for r in runs]
+    lanes = make_lanes(runs, prefixes, options.seam_prompts)
+    states = [NoteGrammar.start(first=lane.onsets[0] == 0) for lane in lanes]
     gen = torch.Generator().manual_seed(options.seed)
     # each context group encoded once per song
     context = ContextCache(model, options.dtype) if options.use_cache else None
     for step in range(max((len(r) for r in runs), default=0)):
-        active = [s for s, r in enumerate(runs) if step < len(r)]
-        idx = [runs[s][step] for s in active]
+        active = [s for s, lane in enumerate(lanes) if step < len(lane.onsets)]
+        idx = [lanes[s].onsets[step] for s in active]
         ctx_groups, ctx_frames = [], []
         for s in active:
-            prev = runs[s][max(0, step - cfg.context_onsets) : step]
-            start = win_of[runs[s][step]] * hop
-            ctx_groups.append([groups[p] for p in prev])
-            ctx_frames.append([int(onsets[p] - start) for p in prev])
+            lane = lanes[s]
+            prev = [*lane.prompt, *zip(lane.onsets[:step], lane.groups, strict=True)][-cfg.context_onsets :]
+            start = win_of[lane.onsets[step]] * hop
+            ctx_groups.append([g for _, g in prev] if cfg.context_onsets else [])
+            ctx_frames.append([int(onsets[i] - start) for i, _ in prev] if cfg.context_onsets else [])
         ctx, age, frame = build_context(ctx_groups, ctx_frames, cfg.max_context_tokens, cfg.context_onsets)
         inputs = SequenceInputs(
             mel_w, struct_w, torch.as_tensor(win_of[idx], device=device),
@@ -514,10 +521,26 @@ def decode_song(
             torch.full((len(idx),), int(difficulty), dtype=torch.long, device=device),
         )  # fmt: skip
         res = decode_groups(
-            model, inputs, options, [run_states[s] for s in active], [step == len(runs[s]) - 1 for s in active],
+            model, inputs, options, [states[s] for s in active],
+            [step == len(lanes[s].onsets) - 1 for s in active],
             [prefixes[i] for i in idx] if prefixes is not None else None, audio, gen, context,
         )  # fmt: skip
         for j, s in enumerate(active):
-            groups[idx[j]], complete[idx[j]] = res.tokens[j], res.complete[j]
-            run_states[s] = res.states[j]
-    return SongDecoding(groups, complete, n_win, context.encoded if context is not None else 0)
+            lanes[s].groups.append(res.tokens[j])
+            lanes[s].complete.append(res.complete[j])
+            states[s] = res.states[j]
+    chosen, seam_errors = choose_lanes(lanes, onsets)
+    groups: list[list[int]] = [[] for _ in onsets]
+    complete = [True] * len(onsets)
+    for lane in chosen:
+        for i, g, ok in zip(lane.onsets, lane.groups, lane.complete, strict=True):
+            groups[i], complete[i] = g, ok
+    return SongDecoding(
+        groups,
+        complete,
+        n_win,
+        context.encoded if context is not None else 0,
+        len(runs),
+        len(lanes),
+        seam_errors,
+    )
