@@ -36,6 +36,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
+from itertools import product
 from pathlib import Path
 
 import soundfile as sf
@@ -43,8 +45,13 @@ import torch
 
 from automapper_ml.audio import compute_features, load_audio
 from automapper_ml.evaluation.onsets import pick_peaks
-from automapper_ml.generation.decoding import DecodingOptions
-from automapper_ml.generation.level import MIN_PEAK_DISTANCE, encode_blocks, generate_level
+from automapper_ml.generation.level import (
+    DEFAULT_DECODING,
+    MIN_PEAK_DISTANCE,
+    default_decoding,
+    encode_blocks,
+    generate_level,
+)
 from automapper_ml.generation.models import GenerationModels
 from automapper_ml.generation.options import GenerationOptions
 from automapper_ml.models.lighting import LightingConfig, LightingModel, LightingOptions
@@ -118,13 +125,26 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=12, help="stage-2 tokens per group (see docstring)")
     ap.add_argument("--light-tokens", type=int, default=12, help="stage-3 tokens per group (see docstring)")
     ap.add_argument("--streams", type=int, default=32)
-    ap.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
+    ap.add_argument(
+        "--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+        help="auto: what generate_level does (bfloat16 where the CPU runs it natively)",
+    )  # fmt: skip
     ap.add_argument("--cfg-scale", type=float, default=1.0)
     ap.add_argument("--beams", type=int, default=1)
+    ap.add_argument("--strategy", choices=("sample", "greedy"), default="sample", help="without --beams")
+    ap.add_argument(
+        "--seams", default="on,off",
+        help="seam prompts (generation.seams) to measure: on, off or both (comma separated), in one run",
+    )  # fmt: skip
     args = ap.parse_args()
-    decoding = DecodingOptions(
-        strategy="beam" if args.beams > 1 else "greedy", beam_size=args.beams, cfg_scale=args.cfg_scale,
-        max_length=args.max_length, precision=args.precision,
+    base = (
+        default_decoding()
+        if args.precision == "auto"
+        else replace(DEFAULT_DECODING, precision=args.precision)
+    )
+    decoding = replace(
+        base, strategy="beam" if args.beams > 1 else args.strategy, beam_size=args.beams,
+        cfg_scale=args.cfg_scale, max_length=args.max_length,
     )  # fmt: skip
     lighting = LightingOptions(max_group_tokens=args.light_tokens)
     models = full_models()
@@ -139,18 +159,20 @@ def main() -> None:
         print(
             f"warm-up (10 s clip, first call: librosa/numba start-up included): {time.perf_counter() - t:.1f} s"
         )
-        for threads in [int(x) for x in args.threads.split(",")]:
+        for threads, seams in product([int(x) for x in args.threads.split(",")], args.seams.split(",")):
             torch.set_num_threads(threads)
             cpu = time.process_time()
+            dec = replace(decoding, seam_prompts=seams == "on")
             run = run_once(
-                models, song, args.difficulties, decoding, lighting, args.streams, folder / "out.zip", threads
+                models, song, args.difficulties, dec, lighting, args.streams, folder / "out.zip", threads
             )
             cpu = time.process_time() - cpu
             res = run["result"]
             onsets = sum(d.onsets for d in res.difficulties)
             print(
                 f"\n{args.seconds:.0f} s song, {'+'.join(args.difficulties)}, full configs, {threads} torch "
-                f"thread(s), {args.precision}, streams {args.streams}, cfg {args.cfg_scale}, beams {args.beams}: "
+                f"thread(s), {dec.precision}, {dec.strategy}, streams {args.streams}, seam prompts {seams}, "
+                f"cfg {args.cfg_scale}, beams {args.beams}: "
                 f"{onsets} onsets, total {run['total']:.1f} s wall ({cpu:.1f} s process CPU)"
             )
             for stage in STAGE_ORDER:

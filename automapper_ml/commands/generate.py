@@ -48,9 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--environment", default="DefaultEnvironment", help="Info.dat environment name")
     parser.add_argument(
         "--temperature", type=float, metavar="T",
-        help="stage-2 sampling temperature (default: the generator's, see generation.level.DEFAULT_DECODING)",
+        help="stage-2 sampling temperature (default 1.0: the model's own distribution)",
     )  # fmt: skip
-    parser.add_argument("--top-p", type=float, metavar="P", help="stage-2 nucleus (top-p) mass, 0 < P <= 1")
+    parser.add_argument(
+        "--top-p", type=float, metavar="P", help="stage-2 nucleus (top-p) mass, 0 < P <= 1 (default 0.9)"
+    )
     parser.add_argument(
         "--greedy", action="store_true",
         help="stage 2 takes the most likely token every step (every swing its most common arrow)",
@@ -84,12 +86,12 @@ def decoding_options(args: argparse.Namespace):  # -> DecodingOptions
     from dataclasses import replace
 
     from automapper_ml.cli import CommandError
-    from automapper_ml.generation.level import DEFAULT_DECODING
+    from automapper_ml.generation.level import default_decoding
 
     if args.greedy:
         if args.temperature is not None or args.top_p is not None:
             raise CommandError("--greedy does not sample: drop --temperature / --top-p")
-        return replace(DEFAULT_DECODING, strategy="greedy")
+        return replace(default_decoding(), strategy="greedy")
     changes: dict = {}
     if args.temperature is not None:
         if not args.temperature > 0:
@@ -101,7 +103,7 @@ def decoding_options(args: argparse.Namespace):  # -> DecodingOptions
         changes["top_p"] = args.top_p
     if changes:
         changes["strategy"] = "sample"
-    return replace(DEFAULT_DECODING, **changes)
+    return replace(default_decoding(), **changes)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ N_SONGS, VAL_SONGS = 10, 2
 EPOCHS, BATCH, LR = 4, 16, 3e-3
 SAMPLING = DecodingOptions(strategy="sample", top_p=0.9, temperature=1.0, seed=0)  # what generation does
 GREEDY = DecodingOptions(strategy="greedy")
+SEAM_STREAMS = 16  # a validation map has ~70 onsets: runs of 4-5, a seam every few onsets
 # Measured (tiny, demo corpus seed 0, 10 songs / 2 held out, batch 16, lr 3e-3, CPU, one thread):
 MEASURED = {
     "token_accuracy": 0.793,  # 0.60 before the flow state, 0.74 before the onset frames
@@ -88,6 +89,11 @@ def runs(tmp_path_factory):
             )  # fmt: skip
         model = load_sequence_model(out["audio"].best_path)
         out["sampled"] = evaluate_generation(model, index, home, SAMPLING, max_songs=VAL_SONGS)
+        for name, prompts in (("seams_blind", False), ("seams_prompted", True)):  # short runs: many seams
+            options = replace(SAMPLING, seam_prompts=prompts)
+            out[name] = evaluate_generation(
+                model, index, home, options, max_songs=VAL_SONGS, streams=SEAM_STREAMS
+            )
     finally:
         torch.set_num_threads(before)
     return out
@@ -123,3 +129,12 @@ def test_sampled_maps_do_not_collapse(runs):
     assert 0.35 <= gen["left_share"] <= 0.65
     assert gen["min_left_share"] >= 0.3 and gen["max_left_share"] <= 0.7
     assert gen["parity_errors_per_100_swings"] < 20.0  # measured 7.8; 36 without the flow state
+
+
+def test_seam_prompts_keep_parity_across_runs(runs):
+    """generation.seams: runs decoded side by side, each later run once per hand-state prompt and the
+    one that flows on kept, against every run starting blind (same onsets, same sampling)."""
+    blind, prompted = runs["seams_blind"], runs["seams_prompted"]
+    assert blind["swings"] > 200 and prompted["swings"] > 200
+    assert prompted["parity_errors_per_100_swings"] < 0.6 * blind["parity_errors_per_100_swings"]
+    assert prompted["parity_errors_per_100_swings"] < 12.0
