@@ -32,6 +32,12 @@ about what one unloaded core takes. Figures below: full config (8 layers x 512),
       OMP_WAIT_POLICY=passive: 36 ms vs 24 ms per onset at 64 streams): use 1 thread when the box is
       shared; 2 threads help only the large matmuls (audio encoder) on an idle machine
 
+Since 2026-11-22 `decode_song` decodes each run after the first once per hand-state prompt
+(`DecodingOptions.seam_prompts`, generation.seams): 4x the rows. Same harness, idle machine, one
+thread, fp32: 81 ms per onset at 32 streams, 95 ms at 64 (the figures above are without prompts);
+cached vs uncached on identical greedy output: decode_song full 6.3x, tiny 7.8x; decode_groups full
+5.0x / 5.7x, tiny 4.7x / 5.3x.
+
 What each step bought (per onset, 64 streams, cpu ms, measured while building it): per-group
 context cache ~33 -> ~26 (re-encoding 8 groups and projecting them for 8 layers was ~0.9 GMAC an
 onset; now each distinct group costs ~0.13 GMAC once); memory shared by CFG/beam rows (CFG 58 -> 34

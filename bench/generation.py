@@ -16,19 +16,24 @@ user's file. One short warm-up run first (librosa/numba start-up, allocator), th
 Vorbis encoding runs in a thread beside the models; `encode_wait` is what export still waited for.
 `--threads N` sets torch's threads for every stage and generate_level's `decode_threads` for stage 2.
 
-Figures (3-minute song, Expert, 401 snapped onsets, fp32, streams 32, greedy, no CFG), measured on a
-SHARED 2-core box (load average 7-10 from other work), so wall time is inflated; process CPU time is
-what an unloaded core would take:
+Figures (3-minute song, Expert, 403 snapped onsets, streams 32, nucleus sampling as generate does,
+no CFG; IDLE 2-core machine, 2026-11-22; `--seams on,off` measures both in one run):
 
-    threads  decode tempo features onsets  notes  lights post export | total wall  (process CPU)
-    1         0.43  1.63   1.82    3.54   22.95   2.52  0.01  0.01   |  32.9 s     (20.6 s)
-    2         0.38  0.67   1.23    5.40  238.26   6.82  0.03  0.03   | 252.8 s     (86.4 s)
-    1, bf16   1.35  2.92   1.96    5.30   20.12   4.57  0.03  0.03   |  36.3 s     (14.1 s)
+    precision  threads  seam prompts | onsets  notes  lights | total wall
+    bf16       1        on           |  1.4    23.5   1.3    |  28.5 s      (the default: CPU has AVX512-BF16)
+    bf16       2        on           |                16.1   |  19.2 s
+    bf16       1        off          |          7.5          |  11.1 s
+    fp32       1        on           |  1.4    51.4   1.3    |  55.4 s
+    fp32       2        on           |         33.1          |  36.7 s
+    fp32       1        off          |  1.1    14.8   1.3    |  18.1 s
 
-With 2 threads the small stage-2 steps spin against the other load (4x the CPU for the same work),
-hence generate_level's default `decode_threads=1`. Vorbis encoding (2.4 s) fully overlaps the models;
-the first call in a process also pays ~2 s of librosa/numba start-up (in the warm-up line).
-Post-processing sees few notes with random weights; on a 475-note synthetic ExpertPlus chart it takes 0.11 s.
+Seam prompts (generation.seams) decode every run after the first once per hand state, 4x those rows:
+they are what keeps runs decoded side by side from starting blind (raw parity errors on demo maps
+26-48 -> 3-4 per 100 swings on Expert). The "% of notes changed" in the summary lines means nothing
+here (random weights). Earlier, on a SHARED box at load 7-10: 2 threads were 8x slower than one
+(spinning OpenMP threads), hence generate_level's default `decode_threads=1` (`automapper generate
+--threads 2` on an idle machine). Vorbis encoding fully overlaps the models; the first call in a
+process also pays ~2 s of librosa/numba start-up (in the warm-up line).
 """
 
 from __future__ import annotations

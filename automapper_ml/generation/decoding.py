@@ -28,11 +28,14 @@ onsets. What makes it fast, and why it is organised this way (figures: bench/dec
   is shortened to its longest prefix that may end, plus EOS (`complete=False` only if none). The
   combined mask per (grammar state, position) is computed once and gathered from a table.
 - `decode_song` splits the onsets into `streams` contiguous runs decoded side by side (the
-  autoregressive dependency is only within a run; each run's first onset starts without context,
-  like the song's first, and each run's last group closes its arcs, so the concatenation is
-  grammatical). More streams = bigger batches (faster per onset) but more onsets without context:
-  a run's first onset has none, so `streams / onsets` of the song decodes blind. bench/decoding.py
-  measures the speed side: on CPU 32-64 streams for a 300-600-onset song (5-16% blind onsets).
+  autoregressive dependency is only within a run; each run's last group closes its arcs, so the
+  concatenation is grammatical). A run cannot see the run before it (decoded at the same time), so
+  with `seam_prompts` (default) every run after the first is decoded once per hand-state prompt and
+  the variant that flows on from the chosen previous run is kept (generation.seams: raw parity
+  errors 20.8 -> 1.9 per 100 swings with 16 runs on ~70-onset maps). That costs 4x the rows of those
+  runs: bench/generation.py, `full`, 3-minute song, 32 streams, stage 2 in one thread 15 s -> 51 s
+  fp32, 7.5 s -> 24 s bf16. More streams = bigger batches (faster per onset), and with prompts no
+  blind onsets; bench/decoding.py measures the speed side.
   Audio windows sit on a half-window grid, each encoded once for the whole song;
   each onset reads the window whose centre is nearest, so it lies in the middle half of it.
 """

@@ -343,12 +343,14 @@ def _place(
 
 
 def _direction_weight(direction: int, hand: int, x: int) -> float:
+    """Relative weight of a reachable direction: about 45% up/down arrows overall, the median of
+    human ranked maps (the rest mostly diagonals, outward ones first)."""
     if direction in (0, 1):
-        return 0.55
+        return 0.42
     if direction in (2, 3):
-        return 0.08
+        return 0.1
     outward = (direction in (4, 6)) == (x <= 1)  # diagonals pointing away from the centre
-    return 0.25 if outward else 0.12
+    return 0.3 if outward else 0.14
 
 
 def _walls(song: Song, rng: np.random.Generator) -> list[Obstacle]:
