@@ -31,7 +31,7 @@ def test_presets_come_from_the_toml(tmp_path):
     assert demo.name == "demo" and demo.model_name == "tiny"
     assert demo.model == SequenceConfig.preset("tiny")  # the file and the model's presets agree
     assert load_sequence_preset("gpu").model == SequenceConfig.preset("full")
-    assert demo.train.batch_size > 0 and demo.task.eval_songs > 0 and demo.decoding.strategy == "greedy"
+    assert demo.train.batch_size > 0 and demo.task.eval_songs > 0 and demo.decoding.strategy == "sample"
     text = DEFAULT_CONFIG.read_text()
     copy = tmp_path / "sequence.toml"
     copy.write_text("# a comment changes nothing\n" + text)
