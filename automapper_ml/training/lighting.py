@@ -24,6 +24,7 @@ import torch
 from automapper_ml.data.lighting_data import LightingTask, LightingTaskConfig, baseline_accuracies
 from automapper_ml.models.lighting import LightingConfig, load_lighting_model
 from automapper_ml.training.loop import TrainConfig, best_entry, load_checkpoint, train
+from automapper_ml.training.presets import build_section, read_config
 
 __all__ = ["LightingTrainResult", "lighting_settings", "load_lighting_model", "train_lighting_model"]
 
@@ -34,10 +35,7 @@ def lighting_settings(
     """Model, task and training configs from configs/lighting.toml: `[model.<preset>]` over the
     dataclass defaults (preset defaults to the file's `preset`), `[task]`, and `[train]` with
     `[train.<preset>]` overrides. ValueError (one line) for an unknown preset or key."""
-    import tomllib
-
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
+    data = read_config(path)
     name = preset or data.get("preset", "full")
     models = data.get("model", {})
     if name not in models:
@@ -45,14 +43,11 @@ def lighting_settings(
     train_table = dict(data.get("train", {}))
     overrides = train_table.pop(name, {}) if isinstance(train_table.get(name), dict) else {}
     train_table = {k: v for k, v in train_table.items() if not isinstance(v, dict)}
-    try:
-        return (
-            LightingConfig(**models[name]),
-            LightingTaskConfig(**data.get("task", {})),
-            TrainConfig(**{**train_table, **overrides}),
-        )
-    except TypeError as err:
-        raise ValueError(f"{path}: {err}") from err
+    return (
+        build_section(LightingConfig, models[name], f"{path} [model.{name}]"),
+        build_section(LightingTaskConfig, data.get("task", {}), f"{path} [task]"),
+        build_section(TrainConfig, {**train_table, **overrides}, f"{path} [train]"),
+    )
 
 
 @dataclass

@@ -34,14 +34,17 @@ class OnsetPreset:
     task: OnsetTaskConfig
 
 
-def read_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The parsed TOML (ValueError with a one-line reason when it cannot be parsed)."""
-    path = Path(path) if path is not None else DEFAULT_CONFIG
+def read_config(path: str | os.PathLike | None = None, default: Path = DEFAULT_CONFIG) -> dict[str, Any]:
+    """The parsed TOML at `path` (else `default`); ValueError with a one-line reason when it cannot be
+    read or parsed. Shared by every stage's preset file."""
+    path = Path(path) if path is not None else default
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML ({err})") from err
+    except OSError as err:
+        raise ValueError(f"{path}: cannot be read ({err.strerror})") from err
 
 
 def config_hash(path: str | os.PathLike | None = None) -> str:
@@ -49,38 +52,56 @@ def config_hash(path: str | os.PathLike | None = None) -> str:
     return canonical_hash(read_config(path))
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+def build_section(cls: type, values: dict[str, Any], where: str) -> Any:
+    """`cls(**values)` for a TOML table; unknown keys and rejected values are one-line ValueErrors naming
+    the table (`where`)."""
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"{where}: unknown keys {unknown}")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {err}") from err
+
+
+def model_section(data: dict[str, Any], size: str, stage: str) -> dict[str, Any]:
+    """The [model.<size>] table of a stage's parsed preset file."""
+    models = data.get("model", {})
+    if size not in models:
+        raise ValueError(f"no model size {size!r} in the {stage} config (have {sorted(models)})")
+    return models[size]
+
+
+def preset_section(
+    data: dict[str, Any], name: str | None, stage: str, parts: set[str]
+) -> tuple[str, dict[str, Any]]:
+    """(name, [preset.<name>] table) of a stage's parsed preset file; `name` None means the file's
+    `default_preset`; `parts` are the sub-tables the stage knows besides `model`."""
+    name = name or data.get("default_preset", "demo")
+    presets = data.get("preset", {})
+    if name not in presets:
+        raise ValueError(f"no preset {name!r} in the {stage} config (have {sorted(presets)})")
+    section = presets[name]
+    unknown = sorted(set(section) - {"model", *parts})
+    if unknown:
+        raise ValueError(f"[preset.{name}]: unknown keys {unknown}")
+    return name, section
 
 
 def model_config(name: str, path: str | os.PathLike | None = None) -> OnsetConfig:
     """The [model.<name>] OnsetConfig."""
-    models = read_config(path).get("model", {})
-    if name not in models:
-        raise ValueError(f"no model size {name!r} in the onset config (have {sorted(models)})")
-    return _build(OnsetConfig, models[name], f"[model.{name}]")
+    return build_section(OnsetConfig, model_section(read_config(path), name, "onset"), f"[model.{name}]")
 
 
 def load_preset(name: str | None = None, path: str | os.PathLike | None = None) -> OnsetPreset:
     """The named preset (default: the file's `default_preset`)."""
-    data = read_config(path)
-    name = name or data.get("default_preset", "demo")
-    presets = data.get("preset", {})
-    if name not in presets:
-        raise ValueError(f"no preset {name!r} in the onset config (have {sorted(presets)})")
-    section = presets[name]
-    unknown = sorted(set(section) - {"model", "train", "task"})
-    if unknown:
-        raise ValueError(f"[preset.{name}]: unknown keys {unknown}")
+    name, section = preset_section(read_config(path), name, "onset", {"train", "task"})
     size = section.get("model", "tiny")
     return OnsetPreset(
         name=name,
         model_name=size,
         model=model_config(size, path),
-        train=_build(TrainConfig, section.get("train", {}), f"[preset.{name}.train]"),
-        task=_build(OnsetTaskConfig, section.get("task", {}), f"[preset.{name}.task]"),
+        train=build_section(TrainConfig, section.get("train", {}), f"[preset.{name}.train]"),
+        task=build_section(OnsetTaskConfig, section.get("task", {}), f"[preset.{name}.task]"),
     )

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import os
 import time
-import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from automapper_ml.generation.decoding import DecodingOptions
 from automapper_ml.models.sequence import SequenceConfig, SequenceModel
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 from automapper_ml.training.loop import TrainConfig, best_entry, load_checkpoint, resumed_steps, train
+from automapper_ml.training.presets import build_section, model_section, preset_section, read_config
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sequence.toml"
 
@@ -174,14 +174,7 @@ class SequencePreset:
 
 def read_sequence_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
     """The parsed TOML (ValueError with a one-line reason when it cannot be read or parsed)."""
-    path = Path(path) if path is not None else DEFAULT_CONFIG
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML ({err})") from err
-    except OSError as err:
-        raise ValueError(f"{path}: cannot be read ({err.strerror})") from err
+    return read_config(path, DEFAULT_CONFIG)
 
 
 def sequence_config_hash(path: str | os.PathLike | None = None) -> str:
@@ -189,42 +182,23 @@ def sequence_config_hash(path: str | os.PathLike | None = None) -> str:
     return canonical_hash(read_sequence_config(path))
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}")
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: {err}") from err
-
-
 def sequence_model_config(name: str, path: str | os.PathLike | None = None) -> SequenceConfig:
     """The [model.<name>] SequenceConfig."""
-    models = read_sequence_config(path).get("model", {})
-    if name not in models:
-        raise ValueError(f"no model size {name!r} in the sequence config (have {sorted(models)})")
-    return _build(SequenceConfig, models[name], f"[model.{name}]")
+    section = model_section(read_sequence_config(path), name, "sequence")
+    return build_section(SequenceConfig, section, f"[model.{name}]")
 
 
 def load_sequence_preset(name: str | None = None, path: str | os.PathLike | None = None) -> SequencePreset:
     """The named preset (default: the file's `default_preset`)."""
-    data = read_sequence_config(path)
-    name = name or data.get("default_preset", "demo")
-    presets = data.get("preset", {})
-    if name not in presets:
-        raise ValueError(f"no preset {name!r} in the sequence config (have {sorted(presets)})")
-    section = presets[name]
-    unknown = sorted(set(section) - {"model", "train", "task", "decoding"})
-    if unknown:
-        raise ValueError(f"[preset.{name}]: unknown keys {unknown}")
+    name, section = preset_section(
+        read_sequence_config(path), name, "sequence", {"train", "task", "decoding"}
+    )
     size = section.get("model", "tiny")
     return SequencePreset(
         name=name,
         model_name=size,
         model=sequence_model_config(size, path),
-        train=_build(TrainConfig, section.get("train", {}), f"[preset.{name}.train]"),
-        task=_build(SequenceTaskConfig, section.get("task", {}), f"[preset.{name}.task]"),
-        decoding=_build(DecodingOptions, section.get("decoding", {}), f"[preset.{name}.decoding]"),
+        train=build_section(TrainConfig, section.get("train", {}), f"[preset.{name}.train]"),
+        task=build_section(SequenceTaskConfig, section.get("task", {}), f"[preset.{name}.task]"),
+        decoding=build_section(DecodingOptions, section.get("decoding", {}), f"[preset.{name}.decoding]"),
     )
