@@ -10,7 +10,9 @@ import hashlib
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -52,6 +54,67 @@ def publish(src: Path | None, dst: Path) -> Path | None:
     return dst
 
 
+@dataclass(frozen=True)
+class StageRun:
+    """What every training asset works out before it trains (`start_stage`)."""
+
+    root: Path  # AUTOMAPPER_HOME
+    index_path: Path  # the frame index
+    index_version: str  # its data version
+    stage_dir: Path  # models/<stage>
+    out: Path  # this run's resumable folder (run_dir)
+    extra: dict[str, str]  # stored in every checkpoint: frame index and tokenizer versions, preset
+    init: Any  # warm-start weights or None
+
+
+def start_stage(
+    context: dg.AssetExecutionContext,
+    config: TrainingRunConfig,
+    paths: AutomapperPaths,
+    stage: str,
+    code_version: str,
+    preset: str,
+) -> StageRun:
+    """Lower the priority of nightly retrains, find the frame index, the run folder (keyed by code version,
+    index version, preset and run config) and the warm-start weights."""
+    retrain_options(context).lower_priority()  # nightly retrains may run at a lower priority
+    root = paths.root()
+    index_path, _, index_version = frame_index_state(root)
+    stage_dir = paths.folder("models", stage)
+    out = run_dir(stage_dir, code_version, index_version, preset, repr(config.model_dump()))
+    extra = {"frame_index_version": index_version, "tokenizer_version": TOKENIZER_VERSION}
+    if preset:
+        extra["preset"] = preset
+    init = warm_start_weights(stage_dir, config.warm_start, context.log.info)
+    return StageRun(root, index_path, index_version, stage_dir, out, extra, init)
+
+
+def with_budget(train_config: Any, config: TrainingRunConfig) -> Any:
+    """The preset's TrainConfig, with the run config's time budget when it sets one."""
+    return replace(train_config, max_minutes=config.max_minutes) if config.max_minutes > 0 else train_config
+
+
+def result_metadata(
+    result: Any, config: TrainingRunConfig, best: Path | None, specific: dict[str, Any], preset: str = ""
+) -> dict[str, Any]:
+    """A training asset's metadata: its own figures first, then what every stage reports."""
+    out = {
+        **specific,
+        "parameters": result.n_params,
+        "epochs": result.epochs,
+        "best_epoch": result.best_epoch,
+        "wall_seconds": round(result.seconds, 1),
+        "device": result.device,
+    }
+    if preset:
+        out["preset"] = preset
+    return {
+        **out,
+        "run_config": dg.MetadataValue.json(config.model_dump()),
+        "checkpoint": dg.MetadataValue.path(str(best)),
+    }
+
+
 @dg.asset(
     deps=["audio_features", "frame_index"],
     group_name="training",
@@ -65,60 +128,36 @@ def onset_model(
     context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
     """Stage 1 checkpoint: TCN + Transformer onset model (models/onset/best.pt) with validation F1."""
-    from dataclasses import replace
-
     from automapper_ml.training.onset import train_onset_model
     from automapper_ml.training.presets import load_preset
 
-    retrain_options(context).lower_priority()  # nightly retrains may run at a lower priority
-    root = paths.root()
-    index_path, _, index_version = frame_index_state(root)
     preset = load_preset(config.preset or None)
-    train_config = preset.train
-    if config.max_minutes > 0:
-        train_config = replace(train_config, max_minutes=config.max_minutes)
-    stage_dir = paths.folder("models", "onset")
-    out = run_dir(stage_dir, ONSET_CODE_VERSION, index_version, preset.name, repr(config.model_dump()))
-    extra = {
-        "frame_index_version": index_version,
-        "tokenizer_version": TOKENIZER_VERSION,
-        "preset": preset.name,
-    }
-    init = warm_start_weights(stage_dir, config.warm_start, context.log.info)
-    with wandb.logger(root, name=f"onset-{context.run_id[:8]}", group="onset") as run:
+    run = start_stage(context, config, paths, "onset", ONSET_CODE_VERSION, preset.name)
+    with wandb.logger(run.root, name=f"onset-{context.run_id[:8]}", group="onset") as logger:
         result = train_onset_model(
-            index_path,
-            root,
-            out,
+            run.index_path,
+            run.root,
+            run.out,
             preset.model,
-            train_config,
+            with_budget(preset.train, config),
             task_config=preset.task,
-            extra_state=extra,
+            extra_state=run.extra,
             log=context.log.info,
-            wandb=run,
-            init_weights=init,
+            wandb=logger,
+            init_weights=run.init,
         )
-    best = publish(result.best_path, stage_dir / "best.pt")
+    best = publish(result.best_path, run.stage_dir / "best.pt")
     m = result.metrics
-    return dg.MaterializeResult(
-        metadata={
-            "val_f1": float(m.get("f1", float("nan"))),
-            "val_precision": float(m.get("precision", float("nan"))),
-            "val_recall": float(m.get("recall", float("nan"))),
-            "threshold": result.threshold,
-            "parameters": result.n_params,
-            "epochs": result.epochs,
-            "best_epoch": result.best_epoch,
-            "wall_seconds": round(result.seconds, 1),
-            "device": result.device,
-            "samples_per_second": round(result.samples_per_second, 1),
-            "preset": preset.name,
-            "run_config": dg.MetadataValue.json(config.model_dump()),
-            "checkpoint": dg.MetadataValue.path(str(best)),
-            "plot": png_markdown(result.plot_path, "predicted onsets vs targets (validation)"),
-        },
-        data_version=file_version(best),
-    )
+    specific = {
+        "val_f1": float(m.get("f1", float("nan"))),
+        "val_precision": float(m.get("precision", float("nan"))),
+        "val_recall": float(m.get("recall", float("nan"))),
+        "threshold": result.threshold,
+    }
+    metadata = result_metadata(result, config, best, specific, preset.name)
+    metadata["samples_per_second"] = round(result.samples_per_second, 1)
+    metadata["plot"] = png_markdown(result.plot_path, "predicted onsets vs targets (validation)")
+    return dg.MaterializeResult(metadata=metadata, data_version=file_version(best))
 
 
 SEQUENCE_CODE_VERSION = stage_code_version("sequence", f"tok{TOKENIZER_VERSION}")
@@ -138,61 +177,40 @@ def sequence_model(
     context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
     """Stage 2 checkpoint: the note-sequence decoder (models/sequence/best.pt) with token/EOS accuracy."""
-    from dataclasses import replace
-
     from automapper_ml.training.sequence import load_sequence_preset, train_sequence_model
 
-    retrain_options(context).lower_priority()  # nightly retrains may run at a lower priority
-    root = paths.root()
-    index_path, _, index_version = frame_index_state(root)
     preset = load_sequence_preset(config.preset or None)
-    train_config = preset.train
-    if config.max_minutes > 0:
-        train_config = replace(train_config, max_minutes=config.max_minutes)
-    stage_dir = paths.folder("models", "sequence")
-    out = run_dir(stage_dir, SEQUENCE_CODE_VERSION, index_version, preset.name, repr(config.model_dump()))
-    extra = {
-        "frame_index_version": index_version,
-        "tokenizer_version": TOKENIZER_VERSION,
-        "preset": preset.name,
-    }
+    run = start_stage(context, config, paths, "sequence", SEQUENCE_CODE_VERSION, preset.name)
+    train_config = with_budget(preset.train, config)
     result = train_sequence_model(
-        index_path,
-        root,
-        out,
+        run.index_path,
+        run.root,
+        run.out,
         preset.model,
         train_config,
         task_config=preset.task,
         decoding=preset.decoding,
-        extra_state=extra,
+        extra_state=run.extra,
         log=context.log.info,
-        init_weights=warm_start_weights(stage_dir, config.warm_start, context.log.info),
+        init_weights=run.init,
     )
-    best = publish(result.best_path, stage_dir / "best.pt")
-    with wandb.logger(root, name=f"sequence-{context.run_id[:8]}", group="sequence") as run:
-        run.log_config({"model": preset.model.to_dict(), "train": train_config.to_dict(), **extra})
+    best = publish(result.best_path, run.stage_dir / "best.pt")
+    with wandb.logger(run.root, name=f"sequence-{context.run_id[:8]}", group="sequence") as logger:
+        logger.log_config({"model": preset.model.to_dict(), "train": train_config.to_dict(), **run.extra})
         for entry in result.history:
-            run.log_metrics(entry, step=int(entry.get("epoch", 0)))
-        run.log_summary({**result.metrics, **{f"generated/{k}": v for k, v in result.generation.items()}})
+            logger.log_metrics(entry, step=int(entry.get("epoch", 0)))
+        logger.log_summary({**result.metrics, **{f"generated/{k}": v for k, v in result.generation.items()}})
         if best is not None:
-            run.log_artifact(best, "sequence-model", metadata=result.metrics)
+            logger.log_artifact(best, "sequence-model", metadata=result.metrics)
     m = result.metrics
+    specific = {
+        "val_loss": float(m.get("val_loss", float("nan"))),
+        "token_accuracy": float(m.get("token_accuracy", float("nan"))),
+        "eos_accuracy": float(m.get("eos_accuracy", float("nan"))),
+        "generated_raw": dg.MetadataValue.json({k: float(v) for k, v in result.generation.items()}),
+    }
     return dg.MaterializeResult(
-        metadata={
-            "val_loss": float(m.get("val_loss", float("nan"))),
-            "token_accuracy": float(m.get("token_accuracy", float("nan"))),
-            "eos_accuracy": float(m.get("eos_accuracy", float("nan"))),
-            "generated_raw": dg.MetadataValue.json({k: float(v) for k, v in result.generation.items()}),
-            "parameters": result.n_params,
-            "epochs": result.epochs,
-            "best_epoch": result.best_epoch,
-            "wall_seconds": round(result.seconds, 1),
-            "device": result.device,
-            "preset": preset.name,
-            "run_config": dg.MetadataValue.json(config.model_dump()),
-            "checkpoint": dg.MetadataValue.path(str(best)),
-        },
-        data_version=file_version(best),
+        metadata=result_metadata(result, config, best, specific, preset.name), data_version=file_version(best)
     )
 
 
@@ -209,51 +227,35 @@ def lighting_model(
     context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
     """Stage 3 checkpoint: the half-beat lighting decoder (models/lighting/best.pt) with token accuracy."""
-    from dataclasses import replace
-
     from automapper_assets.defs.training.common import CONFIG_DIR
     from automapper_ml.training.lighting import lighting_settings, train_lighting_model
 
-    retrain_options(context).lower_priority()  # nightly retrains may run at a lower priority
-    root = paths.root()
-    index_path, _, index_version = frame_index_state(root)
     model_config, task_config, train_config = lighting_settings(
         CONFIG_DIR / "lighting.toml", config.preset or None
     )
-    if config.max_minutes > 0:
-        train_config = replace(train_config, max_minutes=config.max_minutes)
-    stage_dir = paths.folder("models", "lighting")
-    out = run_dir(stage_dir, LIGHTING_CODE_VERSION, index_version, config.preset, repr(config.model_dump()))
-    extra = {"frame_index_version": index_version, "tokenizer_version": TOKENIZER_VERSION}
+    run = start_stage(context, config, paths, "lighting", LIGHTING_CODE_VERSION, config.preset)
     result = train_lighting_model(
-        index_path,
-        root,
-        out,
+        run.index_path,
+        run.root,
+        run.out,
         model_config,
-        train_config,
+        with_budget(train_config, config),
         task_config=task_config,
-        extra_state=extra,
+        extra_state=run.extra,
         log=context.log.info,
-        init_weights=warm_start_weights(stage_dir, config.warm_start, context.log.info),
+        init_weights=run.init,
     )
-    best = publish(result.best_path, stage_dir / "best.pt")
-    with wandb.logger(root, name=f"lighting-{context.run_id[:8]}", group="lighting") as run:
+    best = publish(result.best_path, run.stage_dir / "best.pt")
+    with wandb.logger(run.root, name=f"lighting-{context.run_id[:8]}", group="lighting") as logger:
         for entry in result.history:
-            run.log_metrics(entry, step=int(entry.get("epoch", 0)))
+            logger.log_metrics(entry, step=int(entry.get("epoch", 0)))
         if best is not None:
-            run.log_artifact(best, "lighting-model", metadata=result.metrics)
+            logger.log_artifact(best, "lighting-model", metadata=result.metrics)
+    specific = {
+        "val_loss": result.val_loss,
+        "token_accuracy": result.token_accuracy,
+        "baselines": dg.MetadataValue.json({k: float(v) for k, v in result.baselines.items()}),
+    }
     return dg.MaterializeResult(
-        metadata={
-            "val_loss": result.val_loss,
-            "token_accuracy": result.token_accuracy,
-            "baselines": dg.MetadataValue.json({k: float(v) for k, v in result.baselines.items()}),
-            "parameters": result.n_params,
-            "epochs": result.epochs,
-            "best_epoch": result.best_epoch,
-            "wall_seconds": round(result.seconds, 1),
-            "device": result.device,
-            "run_config": dg.MetadataValue.json(config.model_dump()),
-            "checkpoint": dg.MetadataValue.path(str(best)),
-        },
-        data_version=file_version(best),
+        metadata=result_metadata(result, config, best, specific), data_version=file_version(best)
     )
