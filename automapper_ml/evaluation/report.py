@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from automapper_ml.data.manifest import write_parquet_atomic  # re-exported: one atomic writer for the project
+from automapper_ml.data.rawzips import write_atomic
 from automapper_ml.evaluation.quality import DIRECTION_BINS, QualityReport, quality_report
 from automapper_ml.formats.model import Difficulty, Timing
 
@@ -178,28 +178,6 @@ def _mean(col: pl.Series) -> float:
 
 
 # ------------------------------------------------------------------------------------- history
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to `path` whole or not at all (temp file in the same folder, then os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_parquet_atomic(df: pl.DataFrame, path: Path) -> bytes:
-    """`df` as parquet at `path`, atomically; returns the bytes (hash them for a data version)."""
-    buf = io.BytesIO()
-    df.write_parquet(buf, compression="zstd")
-    data = buf.getvalue()
-    write_atomic(path, data)
-    return data
 
 
 def read_history(path: Path) -> pl.DataFrame:

@@ -23,8 +23,6 @@ fails the run and stops anything downstream of the model in it.
 import hashlib
 import json
 import math
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,8 @@ from pathlib import Path
 import dagster as dg
 
 from automapper_assets.defs.resources import AutomapperPaths
+from automapper_assets.defs.training.common import copy_atomic
+from automapper_ml.data.rawzips import write_atomic
 
 CHAMPION_CKPT = "champion.pt"
 CHAMPION_FILE = "champion.json"
@@ -49,21 +49,6 @@ class Decision:
     reason: str  # one line, shown in the UI
     challenger: float  # the challenger's validation value
     champion: float | None  # the value it was compared with (None: there was no champion)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def _sha256(path: Path) -> str:
@@ -143,11 +128,11 @@ def judge(
         sha = _sha256(Path(checkpoint))
         archive = stage_dir / ARCHIVE_DIR
         archive.mkdir(exist_ok=True)
-        _copy_atomic(Path(checkpoint), archive / f"{record['time'][:10]}-{run_id[:8]}.pt")
-        _copy_atomic(Path(checkpoint), stage_dir / CHAMPION_CKPT)
+        copy_atomic(Path(checkpoint), archive / f"{record['time'][:10]}-{run_id[:8]}.pt")
+        copy_atomic(Path(checkpoint), stage_dir / CHAMPION_CKPT)
         record["checkpoint_sha256"] = sha
         champion = {k: record[k] for k in ("time", "run_id", "metric", "value", "checkpoint_sha256")}
-        _write_atomic(stage_dir / CHAMPION_FILE, json.dumps(champion, indent=2).encode())
+        write_atomic(stage_dir / CHAMPION_FILE, json.dumps(champion, indent=2).encode())
     with open(stage_dir / HISTORY_FILE, "a") as f:  # one short line per decision; appends are whole lines
         f.write(json.dumps(record) + "\n")
     return Decision(promoted, reason, value, compare_with)
