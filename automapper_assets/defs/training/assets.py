@@ -7,9 +7,6 @@ best checkpoint is then copied to models/<stage>/best.pt (atomically) for the ge
 """
 
 import hashlib
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ import dagster as dg
 from automapper_assets.defs.automation.retrain import GPU_OP_TAGS, TRAINING_RETRY, retrain_options
 from automapper_assets.defs.resources import AutomapperPaths, WandbResource
 from automapper_assets.defs.training.common import (
+    copy_atomic,
     file_version,
     frame_index_state,
     png_markdown,
@@ -28,6 +26,14 @@ from automapper_assets.defs.training.common import (
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 
 ONSET_CODE_VERSION = stage_code_version("onset")
+# what every training asset shares: one GPU at a time (pool gpu, limit 1), retries with jitter
+TRAINING_ASSET = {
+    "group_name": "training",
+    "kinds": {"pytorch"},
+    "pool": "gpu",
+    "op_tags": GPU_OP_TAGS,
+    "retry_policy": TRAINING_RETRY,
+}
 
 
 class TrainingRunConfig(dg.Config):
@@ -47,10 +53,7 @@ def publish(src: Path | None, dst: Path) -> Path | None:
     """Copy a checkpoint to its published name atomically."""
     if src is None or not src.exists():
         return None
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dst.parent)
-    os.close(fd)
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    copy_atomic(src, dst)
     return dst
 
 
@@ -117,11 +120,7 @@ def result_metadata(
 
 @dg.asset(
     deps=["audio_features", "frame_index"],
-    group_name="training",
-    kinds={"pytorch"},
-    pool="gpu",
-    op_tags=GPU_OP_TAGS,
-    retry_policy=TRAINING_RETRY,
+    **TRAINING_ASSET,
     code_version=ONSET_CODE_VERSION,
 )
 def onset_model(
@@ -166,11 +165,7 @@ LIGHTING_CODE_VERSION = stage_code_version("lighting", f"tok{TOKENIZER_VERSION}"
 
 @dg.asset(
     deps=["audio_features", "map_tokens", "frame_index"],
-    group_name="training",
-    kinds={"pytorch"},
-    pool="gpu",
-    op_tags=GPU_OP_TAGS,
-    retry_policy=TRAINING_RETRY,
+    **TRAINING_ASSET,
     code_version=SEQUENCE_CODE_VERSION,
 )
 def sequence_model(
@@ -216,11 +211,7 @@ def sequence_model(
 
 @dg.asset(
     deps=["audio_features", "map_tokens", "frame_index"],
-    group_name="training",
-    kinds={"pytorch"},
-    pool="gpu",
-    op_tags=GPU_OP_TAGS,
-    retry_policy=TRAINING_RETRY,
+    **TRAINING_ASSET,
     code_version=LIGHTING_CODE_VERSION,
 )
 def lighting_model(
