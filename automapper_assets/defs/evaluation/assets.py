@@ -20,7 +20,9 @@ from automapper_assets.defs.evaluation.generation import DEFAULT_DIFFICULTIES
 from automapper_assets.defs.resources import AutomapperPaths, WandbResource
 from automapper_ml.formats.model import DIFFICULTY_RANKS
 
-GENERATION_CODE_VERSION = "generation-1"  # bump when snapshot generation or its figures change
+GENERATION_CODE_VERSION = (
+    "generation-2"  # bump when snapshot generation or its figures change (2: sampling, seam prompts)
+)
 EVALUATION_CODE_VERSION = "evaluation-1"  # bump when a metric's definition changes
 MODEL_DEPS = ["onset_model", "sequence_model", "lighting_model"]
 HISTORY_COLUMNS = ("created_at", "snapshot_run", "test_songs", "onset_f1", "token_accuracy",
