@@ -510,12 +510,18 @@ def decode_song(
         active = [s for s, lane in enumerate(lanes) if step < len(lane.onsets)]
         idx = [lanes[s].onsets[step] for s in active]
         ctx_groups, ctx_frames = [], []
+        k = cfg.context_onsets
         for s in active:
             lane = lanes[s]
-            prev = [*lane.prompt, *zip(lane.onsets[:step], lane.groups, strict=True)][-cfg.context_onsets :]
+            lo = max(0, step - k)  # only the last k groups (prompt first) are ever read
+            prev = (
+                [*lane.prompt, *zip(lane.onsets[lo:step], lane.groups[lo:step], strict=True)][-k:]
+                if k
+                else []
+            )
             start = win_of[lane.onsets[step]] * hop
-            ctx_groups.append([g for _, g in prev] if cfg.context_onsets else [])
-            ctx_frames.append([int(onsets[i] - start) for i, _ in prev] if cfg.context_onsets else [])
+            ctx_groups.append([g for _, g in prev])
+            ctx_frames.append([int(onsets[i] - start) for i, _ in prev])
         ctx, age, frame = build_context(ctx_groups, ctx_frames, cfg.max_context_tokens, cfg.context_onsets)
         inputs = SequenceInputs(
             mel_w, struct_w, torch.as_tensor(win_of[idx], device=device),

@@ -26,6 +26,7 @@ Order of work, and why:
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import time
@@ -68,13 +69,14 @@ from automapper_ml.tokenizer import (
 
 ProgressFn = Callable[[int, int, str], None]  # (steps done, total steps, what runs next)
 SONG_STEPS, DIFFICULTY_STEPS = 3, 4  # progress steps: decode/tempo/features; onsets/notes/lights/rules
-# Nucleus sampling, not greedy: greedy takes every swing's most likely arrow (measured on the demo
-# corpus: 100% up/down arrows and 4 grid cells against the human maps' 57% and 12); sampling at
-# temperature 1 keeps the model's distribution (58-59% up/down, 10 cells). A trained group is ~5-15
-# tokens, hence max_length.
+# Nucleus sampling, not greedy: greedy takes every swing's most likely arrow (measured on held-out
+# demo maps, tests/ml/test_sequence_learning.py: 99% up/down arrows against the human maps' 48%;
+# sampling at temperature 1 keeps the model's distribution: 49%). A trained group is ~5-15 tokens,
+# hence max_length.
 DEFAULT_DECODING = DecodingOptions(strategy="sample", temperature=1.0, top_p=0.9, max_length=32)
 
 
+@functools.cache
 def native_bf16(device: str = "cpu") -> bool:
     """Whether bfloat16 matrix products run natively: any CUDA device, or a CPU with AVX512-BF16 or AMX
     (Linux /proc/cpuinfo flags). Elsewhere PyTorch emulates bf16 and it is slower than float32."""

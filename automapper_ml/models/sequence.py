@@ -118,8 +118,8 @@ class SequenceConfig:
     onset_frames: int = 8
     # auxiliary loss weight: from the onset embedding alone (a linear head), which cells the group's
     # notes take (12 independent sigmoids). It gives the audio path its own gradient: without it the
-    # decoder found the drum under the onset in 1 of 3 identical runs (demo corpus, tiny), so the
-    # zeroed-audio ablation scored the same. 0 = off (and no head).
+    # decoder found the drum under the onset in 1 of 2 runs (demo corpus, tiny, 4 and 8 epochs), so
+    # the zeroed-audio ablation scored the same; with it, in every run. 0 = off (and no head).
     onset_aux_weight: float = 0.2
 
     @classmethod
@@ -421,7 +421,7 @@ class SequenceModel(nn.Module):
         x = torch.where(inside[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
         x = x.flatten(1).to(self.onset_mlp[0].weight.dtype)
         # normalised across the whole patch: the bands' average levels (the same in every window) would
-        # otherwise dominate it (measured: without it the model read the audio in 0 of 4 runs)
+        # otherwise dominate it (measured: without it the model read the audio in 0 of 7 runs)
         return self.onset_mlp(F.layer_norm(x, x.shape[-1:]))
 
     # ------------------------------------------------------------------ memory
@@ -497,17 +497,24 @@ class SequenceModel(nn.Module):
         return ks, vs, torch.cat([audio_valid, valid], dim=1)[:, None, None, :]
 
     def condition(
-        self, difficulty: torch.Tensor, inputs: SequenceInputs, audio: AudioMemory | None = None
+        self,
+        difficulty: torch.Tensor,
+        inputs: SequenceInputs,
+        audio: AudioMemory | None = None,
+        onset: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, 1, d) added to every decoder token: the difficulty (given separately: CFG drops it), the
-        onset's place in the window, the flow state and the audio frames at the onset."""
+        onset's place in the window, the flow state and the audio frames at the onset (`onset`: their
+        `onset_embedding` when the caller already has it, else computed from `audio`)."""
         x = self.difficulty(difficulty) + self.frame(self.frame_bucket(inputs.onset))
         if self.config.flow_state:
             x = x + self.flow_embedding(inputs)[0]
         if self.config.onset_frames:
-            if audio is None or audio.frames is None:
-                raise ValueError("this model reads the audio frames at the onset: pass its AudioMemory")
-            x = x + self.onset_embedding(audio.frames, inputs.window, inputs.onset).to(x.dtype)
+            if onset is None:
+                if audio is None or audio.frames is None:
+                    raise ValueError("this model reads the audio frames at the onset: pass its AudioMemory")
+                onset = self.onset_embedding(audio.frames, inputs.window, inputs.onset)
+            x = x + onset.to(x.dtype)
         return x[:, None, :]
 
     # ------------------------------------------------------------------ decoder
@@ -531,10 +538,12 @@ class SequenceModel(nn.Module):
         if t > self.config.max_group_tokens:
             raise ValueError(f"group longer than max_group_tokens={self.config.max_group_tokens}")
         pos = torch.arange(t, device=tokens.device)
-        x = self.token(tokens) + self.position(pos)[None] + self.condition(difficulty, inputs, audio)
-        aux = None
-        if self.config.onset_frames and self.config.onset_aux_weight > 0:
-            aux = self.onset_aux(self.onset_embedding(audio.frames, inputs.window, inputs.onset))
+        onset = aux = None
+        if self.config.onset_frames:  # computed once: the condition and the auxiliary head read it
+            onset = self.onset_embedding(audio.frames, inputs.window, inputs.onset)
+            if self.config.onset_aux_weight > 0:
+                aux = self.onset_aux(onset)
+        x = self.token(tokens) + self.position(pos)[None] + self.condition(difficulty, inputs, audio, onset)
         if self.config.flow_state:
             table = self.flow_embedding(inputs)[1]  # (B, 3, d)
             x = x + table.gather(1, self.token_hands(tokens)[..., None].expand(-1, -1, table.shape[-1]))

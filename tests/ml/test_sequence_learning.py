@@ -18,8 +18,8 @@ stride-4 audio positions, and the model never found it: 0.741 with audio vs 0.74
 first note 0.44 right either way, while a linear probe on the mel frames at the onset got 0.62-0.70.
 What fixed it (models.sequence): the layer-normed mel frames at the onset through an MLP added to
 every decoder token (`onset_frames`), and an auxiliary loss asking that embedding alone for the
-group's cells (`onset_aux_weight`). Without the auxiliary term the decoder found the path in 1 of 4
-runs; with it, in every run measured (two seeds, demo charts with ~45% up/down arrows like human
+group's cells (`onset_aux_weight`). Without the auxiliary term the decoder found the path in 1 of 2
+runs (and without the layer norm on the frames in 0 of 7); with it, in every run measured (two seeds, demo charts with ~45% up/down arrows like human
 maps: 0.766 vs 0.742 and 0.771 vs 0.736 zeroed; with the earlier 57% up/down charts 0.793 vs 0.760
 and 0.792 vs 0.754; cell tokens 0.53 vs 0.33, rows 0.71 vs 0.44).
 Training runs with one torch thread: on a loaded 2-core box two intra-op threads were ~20x slower.
