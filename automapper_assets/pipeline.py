@@ -1,8 +1,11 @@
-"""The main job: `python -m automapper_assets.pipeline [--home DIR]`.
+"""The main job: `python -m automapper_assets.pipeline [--home DIR] [--raw ZIPS] [--profile NAME]`.
 
 1. DAGSTER_HOME = <home>/dagster_home (created, with the repo's dagster.yaml), so runs, data
    versions and staleness persist between invocations and show up in `dagster dev`.
-2. If <home>/raw holds no zip, generate the demo corpus there.
+2. If <home>/raw holds no zip, generate the demo corpus there. With `--raw ZIPS` the graph reads
+   that folder in place instead (never writing into it, never copying it) and nothing is generated.
+   `--profile` (configs/profiles.toml) picks the preset of every training stage at once: `demo`
+   (default), `cpu` (~60 real songs on 2 CPU cores in under an hour), `gpu`.
 3. Observe `raw_map_zips` (one data version per shard).
 4. Layer by layer: ask Dagster which assets of PIPELINE_GROUPS are missing or stale, materialise
    the ones whose upstream is already fresh, look again; stop when everything is fresh.
@@ -26,8 +29,10 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.observe import observe
 
-from automapper_assets.defs.resources import resolve_home
+from automapper_assets.defs.resources import RAW_ENV, resolve_home
+from automapper_assets.profile import PROFILE_ENV
 from automapper_assets.staleness import FRESH, make_resolver, partitions_of
+from automapper_ml.training.profiles import load_profile, profile_names
 
 PIPELINE_GROUPS = ("ingest", "features", "training", "evaluation")
 OFFLINE_EXCLUDED_TAG = "network"
@@ -51,8 +56,16 @@ def prepare_instance(home: Path) -> dg.DagsterInstance:
     return instance
 
 
-def ensure_corpus(home: Path, demo_config: object | None = None) -> str:
-    """Generate the demo corpus (DemoConfig() unless given) when raw/ has no zip; returns a one-line summary."""
+def ensure_corpus(home: Path, demo_config: object | None = None, raw_dir: Path | None = None) -> str:
+    """Generate the demo corpus (DemoConfig() unless given) when raw/ has no zip; returns a one-line summary.
+    A `raw_dir` given by the user is read in place: it must hold zips, and nothing is generated."""
+    if raw_dir is not None:
+        if not raw_dir.is_dir():
+            raise SystemExit(f"--raw {raw_dir}: not a folder")
+        n = sum(1 for p in raw_dir.iterdir() if p.suffix.lower() == ".zip")
+        if not n:
+            raise SystemExit(f"--raw {raw_dir}: no .zip files in it")
+        return f"reading {n} zips in place from {raw_dir} (never modified)"
     raw = home / "raw"
     if raw.is_dir() and any(p.suffix.lower() == ".zip" for p in raw.iterdir()):
         return f"using the zips in {raw}"
@@ -147,13 +160,48 @@ def _summary(result: dg.ExecuteInProcessResult, keys: list[dg.AssetKey], partiti
 
 
 def run_pipeline(
-    home: Path, groups: Iterable[str] = PIPELINE_GROUPS, log=print, demo_config: object | None = None
+    home: Path,
+    groups: Iterable[str] = PIPELINE_GROUPS,
+    log=print,
+    demo_config: object | None = None,
+    raw_dir: Path | None = None,
+    profile: str | None = None,
 ) -> dict:
-    """Everything the module docstring lists; returns {'rounds': n, 'materialised': [...], 'home': path}."""
+    """Everything the module docstring lists; returns {'rounds': n, 'materialised': [...], 'home': path}.
+    `raw_dir` and `profile` hold for this call only (the environment is restored afterwards)."""
     os.environ["AUTOMAPPER_HOME"] = str(home)  # the paths resource reads it at run time
+    saved = {k: os.environ.get(k) for k in (RAW_ENV, PROFILE_ENV)}
+    try:
+        if raw_dir is not None:
+            raw_dir = Path(raw_dir).expanduser().resolve()
+            os.environ[RAW_ENV] = str(raw_dir)
+        if profile:
+            load_profile(profile)  # an unknown name fails here, in one line, before anything runs
+            os.environ[PROFILE_ENV] = profile  # read once when the definitions load (their code versions)
+        return _run(home, groups, log, demo_config, raw_dir, profile)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run(
+    home: Path, groups: Iterable[str], log, demo_config, raw_dir: Path | None, profile: str | None
+) -> dict:
     instance = prepare_instance(home)
-    log(ensure_corpus(home, demo_config))
+    log(ensure_corpus(home, demo_config, raw_dir))
     defs = load_definitions()
+    from automapper_assets.defs.training.assets import PROFILE
+
+    if profile and PROFILE.name != profile:
+        raise SystemExit(
+            f"this process loaded the definitions with profile {PROFILE.name!r}; "
+            f"profile {profile!r} needs a fresh process (python -m automapper_assets.pipeline --profile {profile})"
+        )
+    log(f"profile {PROFILE.name}: presets onset {PROFILE.onset}, sequence {PROFILE.sequence}, "
+        f"lighting {PROFILE.lighting}")  # fmt: skip
     from automapper_assets.defs.ingest.raw import raw_map_zips
 
     observe([raw_map_zips], instance=instance, resources={"paths": _paths_resource(defs)})
@@ -213,10 +261,21 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m automapper_assets.pipeline", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--home", help="data root (default: $AUTOMAPPER_HOME, else ./data)")
+    parser.add_argument(
+        "--raw", help="a folder of map zips to read in place instead of <home>/raw (never modified)"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=profile_names(),
+        help="training presets of all stages (configs/profiles.toml; default: demo)",
+    )
     args = parser.parse_args(argv)
     home = resolve_home(args.home)
     started = time.monotonic()
-    result = run_pipeline(home)
+    try:
+        result = run_pipeline(home, raw_dir=Path(args.raw) if args.raw else None, profile=args.profile)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     print(f"\nmain job done in {time.monotonic() - started:.1f} s, {result['rounds']} layer(s)")
     print_outputs(home)
     return 0

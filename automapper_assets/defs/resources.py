@@ -1,7 +1,8 @@
 """Resources shared by every asset: where the data lives.
 
-`AUTOMAPPER_HOME` is read when a run (or sensor tick) asks for a path, never at import, so one
-code location serves whatever data root the process is started with.
+`AUTOMAPPER_HOME` (and `AUTOMAPPER_RAW`, a map folder read in place instead of <home>/raw) are read
+when a run (or sensor tick) asks for a path, never at import, so one code location serves whatever
+data root the process is started with.
 """
 
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 DEFAULT_HOME = "data"
+RAW_ENV = "AUTOMAPPER_RAW"
 
 
 def resolve_home(home: str | None = None) -> Path:
@@ -21,6 +23,7 @@ class AutomapperPaths(dg.ConfigurableResource):
     """The data root and its folders (DESIGN.md "Data folder"); folders are created on demand."""
 
     home: str = ""  # empty: $AUTOMAPPER_HOME at run time, else ./data
+    raw_dir: str = ""  # empty: $AUTOMAPPER_RAW at run time, else <home>/raw
 
     def root(self) -> Path:
         return resolve_home(self.home)
@@ -34,7 +37,8 @@ class AutomapperPaths(dg.ConfigurableResource):
     @property
     def raw(self) -> Path:
         """Map zips (input; never written by the pipeline, so not created here)."""
-        return self.root() / "raw"
+        named = self.raw_dir or os.environ.get(RAW_ENV)
+        return Path(named).expanduser().resolve() if named else self.root() / "raw"
 
     @property
     def ingest(self) -> Path:

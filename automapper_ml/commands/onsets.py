@@ -1,6 +1,8 @@
-"""Predict note onset times for a song with a trained stage-1 model. SONG is any audio file
-soundfile reads (Ogg Vorbis .egg/.ogg, WAV, FLAC, MP3); the output is a JSON list of onset
-times in seconds, sorted, on stdout or in the file given with -o."""
+"""Predict note onset times for a song with a trained stage-1 model (default: the one shipped with
+automapper, trained on real maps). SONG is any audio file soundfile reads (Ogg Vorbis .egg/.ogg, WAV,
+FLAC, MP3); the output is a JSON list of onset times in seconds, sorted, on stdout or in the file given
+with -o. Without --threshold the peaks are picked as `automapper generate` picks them: the model's tuned
+threshold, held inside the human range of onsets per second for the difficulty."""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ ALIASES = {"expert+": "ExpertPlus", "expertplus": "ExpertPlus", "e+": "ExpertPlu
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("song", help="audio file (.egg, .ogg, .wav, .flac, .mp3)")
-    parser.add_argument("--model", required=True, help="stage-1 checkpoint (best.pt)")
+    parser.add_argument(
+        "--model", help="stage-1 checkpoint (best.pt; default: automapper_ml/pretrained/onset/best.pt)"
+    )
     parser.add_argument(
         "-d", "--difficulty", default="Expert", help=f"one of {', '.join(DIFFICULTIES)} (default Expert)"
     )
@@ -27,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         type=float,
         default=None,
-        help="peak threshold 0..1 (default: the one tuned in training)",
+        help="a fixed peak threshold 0..1 (default: the tuned one, held inside the difficulty's density)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
@@ -49,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
     diff = difficulty_index(args.difficulty)
     if args.threshold is not None and not 0.0 < args.threshold < 1.0:
         raise CommandError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    song, ckpt = Path(args.song), Path(args.model)
+    from automapper_ml.generation.models import default_checkpoint
+
+    song = Path(args.song)
+    ckpt = Path(args.model) if args.model else default_checkpoint("onset")
     for path, what in ((song, "song"), (ckpt, "model")):
         if not path.is_file():
             raise CommandError(f"{what} {path} does not exist or is not a file")
@@ -58,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from automapper_ml import audio
-    from automapper_ml.evaluation.onsets import pick_peaks
+    from automapper_ml.evaluation.onsets import peak_candidates, pick_peaks
+    from automapper_ml.generation.density import FLOOR, choose_onsets
+    from automapper_ml.generation.models import onset_density
     from automapper_ml.models.onset import predict_song
     from automapper_ml.training.onset import load_onset_model
 
@@ -68,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CommandError(str(err)) from err
     threshold = tuned if args.threshold is None else args.threshold
+    density = onset_density(ckpt)
     say(f"decoding {song.name}")
     try:
         samples = audio.load_audio(song)
@@ -79,7 +89,16 @@ def run(args: argparse.Namespace) -> int:
     say(f"predicting {DIFFICULTIES[diff]} onsets ({n_windows} windows, threshold {threshold:.2f})")
     with torch.inference_mode():
         curve = predict_song(model, feats.mel, feats.structure, diff)
-    times = sorted(round(float(t), 4) for t in pick_peaks(curve, threshold))
+    if args.threshold is not None:
+        picked = pick_peaks(curve, threshold)
+    else:
+        name = DIFFICULTIES[diff]
+        times_, heights = peak_candidates(curve, FLOOR)
+        # frames as the grid: the density rule counts distinct peaks (no beat grid here)
+        picked = choose_onsets(times_, heights, tuned, density.bounds(name, feats.duration), lambda t: t)
+    times = sorted(round(float(t), 4) for t in picked)
+    if not times:
+        raise CommandError(f"{song}: no onset found (is the audio silent?)")
     text = json.dumps(times) + "\n"
     if args.output:
         _write_atomic(Path(args.output), text)

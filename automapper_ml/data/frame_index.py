@@ -4,7 +4,9 @@ their features live.
 One row per trainable difficulty (blacklist applied, `blacklist.trainable`) that both feature
 stores hold. Splits are by song, deterministic: u = first 8 bytes of sha256(song id) / 2**64,
 train if u < 0.85, val if u < 0.95, else test — so a song's difficulties (and every map of one
-song) land in one split. Songs of reference/ never train: their rows are dropped.
+song) land in one split. Songs of reference/ never train: their rows are dropped. Songs named in
+configs/ingest.toml [split] test_zips always land in test: a fixed held-out set that stays out of
+training whatever their hash says (the real-corpus tests and the shipped models' cards name it).
 
 The data version is a hash of what the index means for training — keys, songs, splits, weights,
 frame counts and a hash of each difficulty's onset frames — and NOT of store paths. So a
@@ -40,6 +42,7 @@ def build_frame_index(
     audio_rows: pl.DataFrame,
     token_rows: pl.DataFrame,
     reference_song_ids: set[str] | frozenset[str] = frozenset(),
+    test_song_ids: set[str] | frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
     """Join the trainable manifest rows with both stores.
 
@@ -65,7 +68,10 @@ def build_frame_index(
     items = items.join(audio_rows.rename({"key": "map_key"}), on="map_key", how="inner")
     items = items.join(token_rows, on="key", how="inner")
     items = items.with_columns(
-        pl.col("song_id").map_elements(split_of, return_dtype=pl.String).alias("split")
+        pl.when(pl.col("song_id").is_in(sorted(test_song_ids)))
+        .then(pl.lit("test"))
+        .otherwise(pl.col("song_id").map_elements(split_of, return_dtype=pl.String))
+        .alias("split")
     )
     return items.select(
         "key",

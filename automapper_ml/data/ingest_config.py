@@ -40,11 +40,19 @@ class WeightRules:
 
 
 @dataclass(frozen=True, slots=True)
+class SplitRules:
+    """A fixed, named held-out set on top of `frame_index`'s hash split."""
+
+    test_zips: tuple[str, ...] = ()  # zip names whose songs (every map of them) always land in "test"
+
+
+@dataclass(frozen=True, slots=True)
 class IngestConfig:
     shard_count: int = 16  # hash shards of raw/ (1..64)
     workers: int = 0  # parse processes for new zips; 0 = os.cpu_count()
     blacklist: BlacklistRules = field(default_factory=BlacklistRules)
     weights: WeightRules = field(default_factory=WeightRules)
+    split: SplitRules = field(default_factory=SplitRules)
 
 
 def canonical_hash(value: Any) -> str:
@@ -65,6 +73,8 @@ def _build(cls: type, section: dict[str, Any], where: str) -> Any:
         if bad:
             raise ValueError(f"{where}: unknown categories {bad}; known: {list(CATEGORIES)}")
         values["excluded_categories"] = cats
+    if "test_zips" in values:
+        values["test_zips"] = tuple(sorted(str(z) for z in values["test_zips"]))
     return cls(**values)
 
 
@@ -77,6 +87,7 @@ def parse_ingest_config(data: dict[str, Any], where: str = "ingest config") -> I
         workers=int(manifest.get("workers", 0)),
         blacklist=_build(BlacklistRules, data.get("blacklist", {}), f"{where} [blacklist]"),
         weights=_build(WeightRules, data.get("weights", {}), f"{where} [weights]"),
+        split=_build(SplitRules, data.get("split", {}), f"{where} [split]"),
     )
     if not 1 <= cfg.shard_count <= 64:
         raise ValueError(f"{where} [shards]: count must be 1..64, got {cfg.shard_count}")
@@ -91,6 +102,6 @@ def load_ingest_config(path: Path) -> IngestConfig:
         return parse_ingest_config(tomllib.load(f), str(path))
 
 
-def section_hash(section: BlacklistRules | WeightRules) -> str:
+def section_hash(section: BlacklistRules | WeightRules | SplitRules) -> str:
     """Canonical hash of one parsed section: what enters the asset's code version."""
     return canonical_hash(asdict(section))

@@ -7,7 +7,8 @@ preferred: it is the model that beat the previous one on validation; best.pt is 
     models = load_models(default_models_dir())         # MissingModelsError names what is missing
     result = generate_level(song, ("Expert",), options, models=models)
 
-The default folder is `$AUTOMAPPER_HOME/models`, else `./data/models`, read when called (never at import).
+`automapper generate` without --models uses the models shipped in automapper_ml/pretrained/ (trained on
+real maps); --models names a folder the pipeline trained (`$AUTOMAPPER_HOME/models`, `data/models`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from automapper_ml.generation.density import DEFAULT_TARGETS, DensityTargets
 from automapper_ml.models.lighting import LightingModel, load_lighting_model
 from automapper_ml.models.onset import OnsetModel
 from automapper_ml.models.sequence import SequenceModel
@@ -48,21 +50,35 @@ class GenerationModels:
     sequence: SequenceModel
     lighting: LightingModel
     paths: dict[str, Path] = field(default_factory=dict)  # stage -> checkpoint file loaded
+    density: DensityTargets = DEFAULT_TARGETS  # onsets per second of human maps per difficulty
 
 
 def default_models_dir() -> Path:
+    """The shipped models (automapper_ml/pretrained), trained on real maps: what a user gets out of the box.
+    Models the pipeline trains (`$AUTOMAPPER_HOME/models`) are used when named (--models)."""
+    from automapper_ml.pretrained import PRETRAINED_DIR
+
+    return PRETRAINED_DIR
+
+
+def pipeline_models_dir() -> Path:
     """`$AUTOMAPPER_HOME/models`, else `./data/models` (the pipeline's default data root)."""
     return Path(os.environ.get("AUTOMAPPER_HOME") or "data") / "models"
 
 
-def find_checkpoints(models_dir: str | os.PathLike) -> dict[str, Path]:
+def default_checkpoint(stage: str) -> Path:
+    """The shipped checkpoint of one stage (MissingModelsError when the package lacks it)."""
+    return find_checkpoints(default_models_dir(), (stage,))[stage]
+
+
+def find_checkpoints(models_dir: str | os.PathLike, stages: tuple[str, ...] = STAGES) -> dict[str, Path]:
     """stage -> champion.pt (preferred) or best.pt in `<models_dir>/<stage>/`.
 
     Raises MissingModelsError listing every expected path of each missing stage, and how to get them."""
     root = Path(models_dir)
     found: dict[str, Path] = {}
     missing: list[str] = []
-    for stage in STAGES:
+    for stage in stages:
         candidates = [root / stage / name for name in CHECKPOINT_NAMES]
         hit = next((p for p in candidates if p.is_file()), None)
         if hit is None:
@@ -70,7 +86,7 @@ def find_checkpoints(models_dir: str | os.PathLike) -> dict[str, Path]:
         else:
             found[stage] = hit
     if missing:
-        what = "no trained models" if len(missing) == len(STAGES) else "missing checkpoints"
+        what = "no trained models" if len(missing) == len(stages) else "missing checkpoints"
         raise MissingModelsError(f"{what}: expected {'; '.join(missing)}. To get them, {HOW_TO_GET_MODELS}")
     return found
 
@@ -82,9 +98,21 @@ def load_models(models_dir: str | os.PathLike, device: str | torch.device = "cpu
     paths = find_checkpoints(models_dir)
     try:
         onset, threshold = load_onset_model(paths["onset"], device)
+        density = onset_density(paths["onset"])
         sequence = load_sequence_model(paths["sequence"], device)
         lighting = load_lighting_model(paths["lighting"], device)
     except (ValueError, TypeError, RuntimeError, KeyError) as err:
         # loaders give one-line ValueErrors; a config of another schema can raise TypeError/KeyError
         raise ModelLoadError(" ".join(str(err).split())[:300]) from err
-    return GenerationModels(onset, threshold, sequence, lighting, paths)
+    return GenerationModels(onset, threshold, sequence, lighting, paths, density)
+
+
+def onset_density(path: str | os.PathLike) -> DensityTargets:
+    """The density targets a stage-1 checkpoint carries (`extra_state["density"]`, written when it was
+    trained on a corpus), else DEFAULT_TARGETS (measured on ../shared/corpus)."""
+    from automapper_ml.training.loop import load_checkpoint
+
+    extra = load_checkpoint(path).get("extra_state") or {}
+    if "density" not in extra:
+        return DEFAULT_TARGETS
+    return DensityTargets.from_dict(extra["density"])

@@ -33,8 +33,8 @@ def lighting_settings(
     path: str | os.PathLike, preset: str | None = None
 ) -> tuple[LightingConfig, LightingTaskConfig, TrainConfig]:
     """Model, task and training configs from configs/lighting.toml: `[model.<preset>]` over the
-    dataclass defaults (preset defaults to the file's `preset`), `[task]`, and `[train]` with
-    `[train.<preset>]` overrides. ValueError (one line) for an unknown preset or key."""
+    dataclass defaults (preset defaults to the file's `preset`), `[task]` and `[train]` with
+    `[task.<preset>]` / `[train.<preset>]` overrides. ValueError (one line) for an unknown preset or key."""
     data = read_config(path)
     name = preset or data.get("preset", "full")
     models = data.get("model", {})
@@ -43,9 +43,12 @@ def lighting_settings(
     train_table = dict(data.get("train", {}))
     overrides = train_table.pop(name, {}) if isinstance(train_table.get(name), dict) else {}
     train_table = {k: v for k, v in train_table.items() if not isinstance(v, dict)}
+    task_table = dict(data.get("task", {}))
+    task_overrides = task_table.pop(name, {}) if isinstance(task_table.get(name), dict) else {}
+    task_table = {k: v for k, v in task_table.items() if not isinstance(v, dict)}
     return (
         build_section(LightingConfig, models[name], f"{path} [model.{name}]"),
-        build_section(LightingTaskConfig, data.get("task", {}), f"{path} [task]"),
+        build_section(LightingTaskConfig, {**task_table, **task_overrides}, f"{path} [task]"),
         build_section(TrainConfig, {**train_table, **overrides}, f"{path} [train]"),
     )
 

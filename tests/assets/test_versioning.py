@@ -68,8 +68,10 @@ def _copy_source(dst: Path) -> Path:
     config.write_text(re.sub(r"(?m)^count = \d+", "count = 4", config.read_text()))
     for stage, preset in SMOKE.items():
         path = dst / "configs" / f"{stage}.toml"
-        text = re.sub(r'(?m)^default_preset = "[^"]*"', 'default_preset = "smoke"', path.read_text())
-        path.write_text(text + "\n" + preset)
+        path.write_text(path.read_text() + "\n" + preset)
+    profiles = dst / "configs" / "profiles.toml"  # the smoke presets, chosen by the default profile
+    text = re.sub(r'(?m)^default = "[^"]*"', 'default = "smoke"', profiles.read_text())
+    profiles.write_text(text + '\n[profile.smoke]\nonset = "smoke"\nsequence = "smoke"\nlighting = "tiny"\n')
     lighting = dst / "configs" / "lighting.toml"
     text = re.sub(r"(?m)^epochs = \d+", "epochs = 1", lighting.read_text())
     text = re.sub(r"(?m)^epoch_scale = [0-9.]+", "epoch_scale = 0.05", text)
@@ -80,7 +82,7 @@ def _copy_source(dst: Path) -> Path:
 
 def _python(src: Path, code: str, home: Path) -> str:
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in ("AUTOMAPPER_PROFILE", "AUTOMAPPER_RAW")},
         "PYTHONPATH": str(src),
         "AUTOMAPPER_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster_home"),

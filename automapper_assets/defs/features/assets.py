@@ -18,6 +18,7 @@ from automapper_assets.defs.features.stores import (
     token_store,
 )
 from automapper_assets.defs.ingest.assets import BLACKLIST_FILE, MANIFEST_FILE, WEIGHTS_FILE
+from automapper_assets.defs.ingest.config import ingest_config, split_code_version
 from automapper_assets.defs.ingest.raw import SHARDS
 from automapper_assets.defs.resources import AutomapperPaths
 from automapper_ml.audio import AUDIO_FEATURES_VERSION, HOP_LENGTH, SAMPLE_RATE
@@ -28,6 +29,8 @@ from automapper_ml.data.reference import reference_song_ids
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 
 FRAME_INDEX_FILE = "frame_index.parquet"
+SPLIT = ingest_config().split
+SPLIT_HASH = split_code_version()
 
 
 def _shard_result(context: dg.AssetExecutionContext, paths: AutomapperPaths, store, make_records):
@@ -80,7 +83,7 @@ def map_tokens(context: dg.AssetExecutionContext, paths: AutomapperPaths) -> dg.
     deps=["audio_features", "map_tokens", "outlier_blacklist", "sample_weights"],
     group_name="features",
     kinds={"polars", "parquet"},
-    code_version=f"frame-index-{INDEX_CODE_VERSION}",
+    code_version=f"frame-index-{INDEX_CODE_VERSION}-split{SPLIT_HASH}",
 )
 def frame_index(context: dg.AssetExecutionContext, paths: AutomapperPaths) -> dg.MaterializeResult:
     """Training index over non-blacklisted Standard difficulties with a song-level 85/10/5 split."""
@@ -89,6 +92,7 @@ def frame_index(context: dg.AssetExecutionContext, paths: AutomapperPaths) -> dg
     blacklist = pl.read_parquet(paths.ingest / BLACKLIST_FILE)
     weights = pl.read_parquet(paths.ingest / WEIGHTS_FILE)
     excluded = reference_song_ids(root / "reference", manifest)
+    held_out = set(manifest.filter(pl.col("zip_name").is_in(list(SPLIT.test_zips)))["song_id"].to_list())
     index = build_frame_index(
         trainable(manifest, blacklist),
         weights,
@@ -97,6 +101,7 @@ def frame_index(context: dg.AssetExecutionContext, paths: AutomapperPaths) -> dg
             token_store(paths), root, "token_snapshot", ["onsets_sha", "difficulty_index", "n_groups"]
         ),
         excluded,
+        held_out,
     )
     path = write_index(index, paths.folder("features") / FRAME_INDEX_FILE)
     counts = index.group_by("split").len().sort("split")
@@ -108,6 +113,7 @@ def frame_index(context: dg.AssetExecutionContext, paths: AutomapperPaths) -> dg
             "songs": index["song_id"].n_unique(),
             "splits": dg.MetadataValue.md(_md(counts)),
             "reference_songs_excluded": len(excluded),
+            "songs_held_out_by_name": len(held_out),
         },
         data_version=dg.DataVersion(index_version(index)),
     )

@@ -40,6 +40,11 @@ def weights_code_version() -> str:
     return f"weights-{WEIGHTS_CODE_VERSION}-{section_hash(ingest_config().weights)}"
 
 
+def split_code_version() -> str:
+    """The fixed held-out set's part of `frame_index`'s code version."""
+    return section_hash(ingest_config().split)
+
+
 def bytes_version(*chunks: bytes) -> str:
     """A DataVersion string for what an asset wrote: sha256 (24 hex) over the written bytes."""
     h = hashlib.sha256()

@@ -23,9 +23,12 @@ from automapper_assets.defs.training.common import (
     stage_code_version,
     warm_start_weights,
 )
+from automapper_assets.profile import active_profile
+from automapper_ml.generation.density import index_targets
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 
-ONSET_CODE_VERSION = stage_code_version("onset")
+PROFILE = active_profile()  # the preset of each stage; its name is part of that stage's code version
+ONSET_CODE_VERSION = stage_code_version("onset", f"preset-{PROFILE.onset}")
 # what every training asset shares: one GPU at a time (pool gpu, limit 1), retries with jitter
 TRAINING_ASSET = {
     "group_name": "training",
@@ -39,7 +42,7 @@ TRAINING_ASSET = {
 class TrainingRunConfig(dg.Config):
     """One-off overrides, recorded in metadata (they never enter the code version)."""
 
-    preset: str = ""  # empty: the config file's default preset
+    preset: str = ""  # empty: the active profile's preset for this stage (configs/profiles.toml)
     warm_start: bool = False  # start from the stage's champion (else best) weights
     max_minutes: float = 0.0  # time budget for this run; 0 = the preset's
 
@@ -130,8 +133,11 @@ def onset_model(
     from automapper_ml.training.onset import train_onset_model
     from automapper_ml.training.presets import load_preset
 
-    preset = load_preset(config.preset or None)
+    preset = load_preset(config.preset or PROFILE.onset)
     run = start_stage(context, config, paths, "onset", ONSET_CODE_VERSION, preset.name)
+    # the corpus's onsets per second per difficulty travel with the model: generation holds its
+    # peak picking inside them (automapper_ml.generation.density)
+    run.extra["density"] = index_targets(frame_index_state(run.root)[1]).to_dict()
     with wandb.logger(run.root, name=f"onset-{context.run_id[:8]}", group="onset") as logger:
         result = train_onset_model(
             run.index_path,
@@ -159,8 +165,12 @@ def onset_model(
     return dg.MaterializeResult(metadata=metadata, data_version=file_version(best))
 
 
-SEQUENCE_CODE_VERSION = stage_code_version("sequence", f"tok{TOKENIZER_VERSION}")
-LIGHTING_CODE_VERSION = stage_code_version("lighting", f"tok{TOKENIZER_VERSION}")
+SEQUENCE_CODE_VERSION = stage_code_version(
+    "sequence", f"tok{TOKENIZER_VERSION}", f"preset-{PROFILE.sequence}"
+)
+LIGHTING_CODE_VERSION = stage_code_version(
+    "lighting", f"tok{TOKENIZER_VERSION}", f"preset-{PROFILE.lighting}"
+)
 
 
 @dg.asset(
@@ -174,7 +184,7 @@ def sequence_model(
     """Stage 2 checkpoint: the note-sequence decoder (models/sequence/best.pt) with token/EOS accuracy."""
     from automapper_ml.training.sequence import load_sequence_preset, train_sequence_model
 
-    preset = load_sequence_preset(config.preset or None)
+    preset = load_sequence_preset(config.preset or PROFILE.sequence)
     run = start_stage(context, config, paths, "sequence", SEQUENCE_CODE_VERSION, preset.name)
     train_config = with_budget(preset.train, config)
     result = train_sequence_model(
@@ -221,10 +231,9 @@ def lighting_model(
     from automapper_assets.defs.training.common import CONFIG_DIR
     from automapper_ml.training.lighting import lighting_settings, train_lighting_model
 
-    model_config, task_config, train_config = lighting_settings(
-        CONFIG_DIR / "lighting.toml", config.preset or None
-    )
-    run = start_stage(context, config, paths, "lighting", LIGHTING_CODE_VERSION, config.preset)
+    lighting_preset = config.preset or PROFILE.lighting
+    model_config, task_config, train_config = lighting_settings(CONFIG_DIR / "lighting.toml", lighting_preset)
+    run = start_stage(context, config, paths, "lighting", LIGHTING_CODE_VERSION, lighting_preset)
     result = train_lighting_model(
         run.index_path,
         run.root,
@@ -248,5 +257,6 @@ def lighting_model(
         "baselines": dg.MetadataValue.json({k: float(v) for k, v in result.baselines.items()}),
     }
     return dg.MaterializeResult(
-        metadata=result_metadata(result, config, best, specific), data_version=file_version(best)
+        metadata=result_metadata(result, config, best, specific, lighting_preset),
+        data_version=file_version(best),
     )

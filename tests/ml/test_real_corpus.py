@@ -1,0 +1,118 @@
+"""The shipped models on real songs they never saw: the held-out songs of ../shared/corpus.
+
+The split is fixed and named (HELD_OUT, the same list as configs/ingest.toml [split] test_zips, so
+`frame_index` never trains on these songs). Each song is mapped as `automapper generate SONG -d Expert
+ExpertPlus` maps it and compared with its human map (automapper_ml.evaluation.real_songs). Skipped
+when the corpus is absent. bench/real_corpus.py prints the same figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+HELD_OUT = (
+    "BryanZWu__test-map.zip",
+    "RHKasper__195a5-Get-Get-Down-ItsVasili.zip",
+    "RHKasper__4ac0-Body-Teuflum.zip",
+    "RHKasper__8215-Better-When-You-re-Gone-Halcyon12.zip",
+    "RHKasper__9b94-365-Dont-Shoot-ME.zip",
+    "RHKasper__Dandelion-Girls-Dandelion-Boys-Mili-22186.zip",
+    "RHKasper__Lovefool-172f2.zip",
+    "RHKasper__Shane-Codd-Get-Out-My-Head-1ec13.zip",
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not all((CORPUS / z).is_file() for z in HELD_OUT), reason="../shared/corpus is absent"
+    ),
+]
+
+
+def test_the_held_out_split_is_the_one_frame_index_holds_out():
+    from automapper_assets.defs.ingest.config import ingest_config
+
+    assert tuple(sorted(ingest_config().split.test_zips)) == tuple(sorted(HELD_OUT))
+
+
+@pytest.fixture(scope="module")
+def report():
+    from automapper_ml.evaluation.real_songs import evaluate_real_songs, load_case
+    from automapper_ml.generation.models import default_models_dir, load_models
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cases = [load_case(CORPUS / z) for z in HELD_OUT]
+        return evaluate_real_songs(cases, load_models(default_models_dir()))
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def stage2(tmp_path_factory):
+    """Teacher-forced figures of the shipped stage 2 and its audio-zeroed twin on the held-out maps."""
+    from automapper_ml.data.onset_data import index_zips
+    from automapper_ml.evaluation.real_songs import sequence_split_metrics
+    from automapper_ml.pretrained import ABLATION_FILE, PRETRAINED_DIR
+    from automapper_ml.training.sequence import load_sequence_model
+
+    root = tmp_path_factory.mktemp("real_stage2")
+    index = index_zips([CORPUS / z for z in HELD_OUT], root, splits={Path(z).stem: "test" for z in HELD_OUT})
+    index = index.filter(index["key"].str.contains("/Standard/"))
+    model = load_sequence_model(PRETRAINED_DIR / "sequence" / "best.pt")
+    ablation = load_sequence_model(ABLATION_FILE)
+    return (
+        sequence_split_metrics(model, index, root),
+        sequence_split_metrics(ablation, index, root, zero_audio=True),
+    )
+
+
+def test_every_song_gets_both_difficulties(report):
+    pairs = {(r["song"], r["difficulty"]) for r in report.rows}
+    assert len(pairs) == 2 * len(HELD_OUT)
+
+
+def test_onsets_beat_librosa_and_a_tuned_spectral_flux(report):
+    ours = report.mean("f1_generated")
+    assert ours >= report.mean("f1_librosa") + 0.10
+    assert ours > report.mean("f1_flux_tuned")
+
+
+def test_stage2_listens_and_beats_the_majority(stage2):
+    audio, zeroed = stage2
+    assert audio["token_accuracy"] > audio["majority_accuracy"] + 0.3
+    assert audio["token_accuracy"] > zeroed["token_accuracy"] + 0.01
+    assert audio["val_ce"] < zeroed["val_ce"]
+
+
+@pytest.mark.parametrize("difficulty, lo, hi", [("Expert", 2.0, 7.0), ("ExpertPlus", 2.5, 10.0)])
+def test_density_is_human(report, difficulty, lo, hi):
+    rows = [r for r in report.rows if r["difficulty"] == difficulty]
+    assert all(lo <= r["nps"] <= hi for r in rows), [round(float(r["nps"]), 2) for r in rows]
+
+
+def test_expert_plus_is_at_least_as_dense_as_expert(report):
+    by = {(r["song"], r["difficulty"]): float(r["nps"]) for r in report.rows}
+    songs = {s for s, _ in by}
+    assert all(by[(s, "ExpertPlus")] >= by[(s, "Expert")] for s in songs)
+
+
+@pytest.mark.parametrize("difficulty", ["Expert", "ExpertPlus"])
+def test_generated_maps_are_playable(report, difficulty):
+    rows = [r for r in report.rows if r["difficulty"] == difficulty]
+    raw = np.mean([float(r["raw_parity_errors_per_100_swings"]) for r in rows])
+    assert raw <= 3.0
+    for r in rows:
+        song = r["song"]
+        assert r["parity_errors_per_100_swings"] <= 0.5, song
+        assert r["up_down_share"] <= 0.60, song
+        assert r["cells_used"] >= 10, song
+        assert 0.4 <= r["red_share"] <= 0.6, song
+        assert r["off_beat_share"] <= 0.05, song
+        assert r["notes_changed_share"] <= 0.10, song
