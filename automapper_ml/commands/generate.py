@@ -1,9 +1,11 @@
 """Generate a Beat Saber map for a song with the trained models. SONG is any audio file soundfile
 reads (Ogg Vorbis .egg/.ogg, WAV, FLAC, MP3); the result is a zip (v3 difficulties, Info.dat v2.1,
-song.egg) that the game and editors load. Models come from --models (default
-$AUTOMAPPER_HOME/models, else data/models): <dir>/{onset,sequence,lighting}/champion.pt or best.pt,
-as `bash scripts/demo.sh` (or the Dagster pipeline) trains them. Prints one line per difficulty:
-notes, NPS, parity errors, share of notes post-processing changed, time taken."""
+song.egg, a cover drawn from the song) that the game, editors and BeatSaver load. Title and artist
+come from the file's tags (else the title is the file name); --title / --artist override them.
+Models come from --models (default $AUTOMAPPER_HOME/models, else data/models):
+<dir>/{onset,sequence,lighting}/champion.pt or best.pt, as `bash scripts/demo.sh` (or the Dagster
+pipeline) trains them. Prints one line per difficulty: notes, NPS, parity errors, share of notes
+post-processing changed, time taken."""
 
 from __future__ import annotations
 
@@ -63,8 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stage 2 takes the most likely token every step (every swing its most common arrow)",
     )  # fmt: skip
     parser.add_argument("--models", help="folder with onset/, sequence/, lighting/ checkpoints")
-    parser.add_argument("--title", default="", help="song name in Info.dat (default: the file name)")
-    parser.add_argument("--artist", default="", help="song artist in Info.dat")
+    parser.add_argument(
+        "--title", default="", help="song name in Info.dat (default: the file's title tag, else its name)"
+    )
+    parser.add_argument(
+        "--artist", default="", help="song artist in Info.dat (default: the file's artist tag)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -84,6 +90,18 @@ def parse_palette(text: str) -> tuple[tuple[float, ...], ...]:
         raise CommandError(
             f"--chroma {text!r}: use one of {', '.join(PALETTES)} or 2-3 hex colours like ff0000,0000ff"
         ) from None
+
+
+def song_names(song: Path, title: str = "", artist: str = "") -> tuple[str, str]:
+    """(title, artist) for Info.dat: --title / --artist, else the file's tags, else (title only) the
+    file name; cleaned like tags (`songinfo.clean_tag`)."""
+    from automapper_ml.generation.songinfo import clean_tag, read_song_tags
+
+    tags = read_song_tags(song)
+    return (
+        clean_tag(title) or tags.title or clean_tag(song.stem) or "Untitled",
+        clean_tag(artist) or tags.artist,
+    )
 
 
 def decoding_options(args: argparse.Namespace):  # -> DecodingOptions
@@ -126,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from automapper_ml.generation.models import ModelLoadError, default_models_dir, load_models
     from automapper_ml.generation.options import GenerationOptions, PostProcessOptions
 
+    title, artist = song_names(song, args.title, args.artist)
     options = GenerationOptions(
         bpm=args.bpm,
         first_beat_seconds=args.first_beat,
@@ -134,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
         postprocess=PostProcessOptions(
             bomb_density=args.bombs, wall_density=args.walls, chroma_palette=palette
         ),
-        title=args.title or song.stem,
-        artist=args.artist,
+        title=title,
+        artist=artist,
     )
     decoding = decoding_options(args)
     if args.threads < 1:

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         picked = pick_peaks(curve, threshold)
     else:
         name = DIFFICULTIES[diff]
-        times_, heights = peak_candidates(curve, FLOOR)
+        times_, heights = peak_candidates(curve, min(FLOOR, tuned))
         # frames as the grid: the density rule counts distinct peaks (no beat grid here)
         picked = choose_onsets(times_, heights, tuned, density.bounds(name, feats.duration), lambda t: t)
     times = sorted(round(float(t), 4) for t in picked)

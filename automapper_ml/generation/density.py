@@ -143,11 +143,11 @@ def choose_onsets(
     times, heights: (n,) every peak of the curve at or above `floor` (as pick_peaks gives them).
     The peaks at or above `threshold` are the model's answer; when their snapped count falls outside
     `bounds` (lowest, highest), the highest peaks are taken instead, as many as reach the nearer bound
-    (never one below `floor`). `at_least` raises the lower bound (a harder difficulty never gets fewer
+    (never one below `floor`, unless the threshold itself is lower). `at_least` raises the lower bound (a harder difficulty never gets fewer
     onsets than an easier one)."""
     times = np.asarray(times, dtype=np.float64)
     heights = np.asarray(heights, dtype=np.float64)
-    keep = heights >= floor
+    keep = heights >= min(floor, threshold)  # what the model itself accepts is never noise
     times, heights = times[keep], heights[keep]
     order = np.argsort(-heights, kind="stable")
     times, heights = times[order], heights[order]

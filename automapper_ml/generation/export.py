@@ -1,4 +1,5 @@
-"""Export a generated map: Info.dat defaults (NJS, offset, environment, Chroma) over `formats.write_map`.
+"""Export a generated map: Info.dat defaults (NJS, offset, environment, Chroma) over `formats.write_map`,
+with the song and its cover image.
 
 `encode_song` turns samples into Ogg Vorbis bytes. Encode ONCE per song and pass the same bytes
 to every `export_level` call (and whatever else needs the song): Vorbis encoding is the slow
@@ -90,7 +91,11 @@ def prepare_beatmap(beatmap: BeatMap) -> BeatMap:
     )
 
 
-def export_level(beatmap: BeatMap, audio_ogg: bytes, out: str | os.PathLike) -> Path:
-    """Write the map as v3 difficulty files + Info.dat 2.1.0 + song.egg into `out` (a folder, or a
-    zip when it ends in .zip), atomically; returns the path. `audio_ogg` comes from `encode_song`."""
-    return write_map(prepare_beatmap(beatmap), Path(out), audio=audio_ogg, version="3")
+def export_level(
+    beatmap: BeatMap, audio_ogg: bytes, out: str | os.PathLike, cover: bytes | None = None
+) -> Path:
+    """Write the map as v3 difficulty files + Info.dat 2.1.0 + song.egg (+ the cover) into `out` (a
+    folder, or a zip when it ends in .zip), atomically; returns the path. `audio_ogg` comes from
+    `encode_song`; `cover` is JPEG or PNG bytes (`cover.song_cover`), written as cover.jpg / cover.png
+    and named by Info.dat (BeatSaver and the song list want one)."""
+    return write_map(prepare_beatmap(beatmap), Path(out), audio=audio_ogg, cover=cover, version="3")

@@ -21,7 +21,8 @@ Order of work, and why:
    the grid and the model only chooses what goes there. Stage 3 lights the half-beat grid from the
    audio and the raw groups. Then `postprocess` (parity, vision blocks, NPS, colours, bombs/walls,
    Chroma palette) and quality figures before (raw decoder) and after.
-4. One export: v3 difficulty files + Info.dat v2.1 + song.egg, zipped (or a folder), atomically.
+4. One export: v3 difficulty files + Info.dat v2.1 + song.egg + cover.jpg (drawn from the log-mel,
+   `cover.song_cover`), zipped (or a folder), atomically.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ import torch
 
 from automapper_ml import audio as audio_mod
 from automapper_ml.audio import FRAME_SECONDS, SAMPLE_RATE, AudioError, AudioFeatures
-from automapper_ml.evaluation.onsets import pick_peaks
+from automapper_ml.evaluation.onsets import peak_candidates
 from automapper_ml.evaluation.quality import QualityReport, quality_report
 from automapper_ml.formats.errors import InvalidValueError
 from automapper_ml.formats.model import DIFFICULTY_RANKS, BeatMap, Difficulty
+from automapper_ml.generation.cover import song_cover
 from automapper_ml.generation.decoding import DecodingOptions, decode_song
+from automapper_ml.generation.density import FLOOR, choose_onsets
 from automapper_ml.generation.export import KNOWN_ENVIRONMENTS, encode_song, export_level
 from automapper_ml.generation.models import GenerationModels, load_models
 from automapper_ml.generation.options import DEFAULT_NJS, DEFAULT_OFFSET, GenerationOptions
@@ -104,6 +107,10 @@ PREVIEW_SECONDS = 10.0
 # 2 threads 253 s on a shared 2-core box), as models/lighting.py measured for stage 3.
 DECODE_THREADS = 1
 ENCODE_BLOCK = 1 << 15  # samples per write to the Vorbis encoder (see encode_blocks)
+
+
+class NoNotesError(ValueError):
+    """A difficulty would have no notes: an error with a one-line reason, never an empty map."""
 
 
 @dataclass(frozen=True)
@@ -300,7 +307,7 @@ def generate_level(
 
         results: list[DifficultyResult] = []
         diffs: list[Difficulty] = []
-        for name in names:
+        for name in names:  # easiest first: a harder difficulty never gets fewer onsets
             diff, res = _difficulty(
                 name,
                 feats,
@@ -314,6 +321,7 @@ def generate_level(
                 duration,
                 tick,
                 decode_threads,
+                at_least=results[-1].onsets if results else 0,
             )
             diffs.append(diff)
             results.append(res)
@@ -336,7 +344,7 @@ def generate_level(
         if ogg is not None and out is not None:
             data, encode_seconds = ogg.result()
             seconds["encode_wait"] = time.perf_counter() - t0
-            path = export_level(beatmap, data, out)
+            path = export_level(beatmap, data, out, cover=song_cover(feats.mel))
             seconds["export"] = time.perf_counter() - t0 - seconds["encode_wait"]
     finally:
         if pool is not None:
@@ -394,6 +402,7 @@ def _difficulty(
     duration: float,
     tick: Callable[[str], None],
     decode_threads: int | None,
+    at_least: int = 0,
 ) -> tuple[Difficulty, DifficultyResult]:
     from automapper_ml.models.onset import predict_song
 
@@ -405,9 +414,19 @@ def _difficulty(
     tick(f"{name}: onsets")
     with torch.inference_mode():
         curve = predict_song(m.onset, feats.mel, feats.structure, index)
-    ticks = snapped_onsets(
-        pick_peaks(curve, m.onset_threshold, MIN_PEAK_DISTANCE), alignment, options.subdivisions, duration
+    times, heights = peak_candidates(curve, min(FLOOR, m.onset_threshold), MIN_PEAK_DISTANCE)
+    ticks = choose_onsets(
+        times,
+        heights,
+        m.onset_threshold,
+        m.density.bounds(name, duration),
+        lambda t: snapped_onsets(t, alignment, options.subdivisions, duration),
+        at_least=at_least,
     )
+    if len(ticks) == 0:
+        raise NoNotesError(
+            f"{name}: stage 1 finds no onset in this audio (is it silent, or almost?); no map was written"
+        )
     beats = ticks / TICKS_PER_BEAT
     frames = np.clip(np.rint(beats * 60.0 / alignment.bpm / FRAME_SECONDS), 0, max(feats.n_frames - 1, 0))
     seconds["onsets"] = time.perf_counter() - t0
@@ -464,6 +483,8 @@ def _difficulty(
     pp_options = replace(options.postprocess, seed=seed)
     diff, report = postprocess(raw, timing, pp_options, name, duration_seconds=duration)
     quality = quality_report(diff.notes, timing, diff.bombs, options.subdivisions, duration)
+    if not diff.notes:
+        raise NoNotesError(f"{name}: {len(ticks)} onsets but no note survived decoding; no map was written")
     seconds["postprocess"] = time.perf_counter() - t0
     result = DifficultyResult(
         name=name,

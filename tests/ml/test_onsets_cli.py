@@ -64,10 +64,21 @@ def test_writes_sorted_onsets_json(checkpoint, song, tmp_path, capsys):
     assert times and times == sorted(times)
     assert all(isinstance(t, float) and 0.0 <= t <= 4.0 for t in times)
     assert "onsets ->" in capsys.readouterr().err  # progress on stderr
-    assert main(["onsets", str(song), "--model", str(checkpoint), "--threshold", "0.99", "-q"]) == 0
-    strict = json.loads(capsys.readouterr().out)
-    assert len(strict) < len(times)
+    code = main(["onsets", str(song), "--model", str(checkpoint), "--threshold", "0.99", "-q"])
+    captured = capsys.readouterr()
+    if code == 0:  # a fixed threshold is the user's: fewer onsets, and never an empty list
+        strict = json.loads(captured.out)
+        assert 0 < len(strict) < len(times)
+    else:
+        assert code == 2 and "no onset found" in captured.err
     assert not list(out.parent.glob(".*.tmp"))  # no temp file left
+
+
+def test_silence_is_an_error_not_an_empty_list(checkpoint, tmp_path, capsys):
+    silent = tmp_path / "silent.flac"
+    sf.write(silent, np.zeros(22050 * 4, dtype=np.float32), 22050)
+    assert main(["onsets", str(silent), "--model", str(checkpoint), "--threshold", "0.99"]) == 2
+    assert "no onset found" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

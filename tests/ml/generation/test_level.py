@@ -127,9 +127,12 @@ def test_zip_loads_passes_bsmap_and_plays(generated, setup, tmp_path):
     result, _ = generated
     assert result.path is not None and result.path.is_file()
     with zipfile.ZipFile(result.path) as zf:
-        assert sorted(zf.namelist()) == ["ExpertPlusStandard.dat", "HardStandard.dat", "Info.dat", "song.egg"]
+        assert sorted(zf.namelist()) == [
+            "ExpertPlusStandard.dat", "HardStandard.dat", "Info.dat", "cover.jpg", "song.egg",
+        ]  # fmt: skip
         zf.extractall(tmp_path / "level")
     loaded = load_map(result.path)
+    assert loaded.cover_filename == "cover.jpg"
     assert [d.name for d in loaded.difficulties] == ["Hard", "ExpertPlus"]  # in rank order
     assert loaded.bpm == pytest.approx(result.alignment.bpm)
     assert loaded.environment_name == "DefaultEnvironment" and loaded.info_version == "2.1.0"
