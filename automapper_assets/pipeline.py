@@ -251,8 +251,10 @@ def print_outputs(home: Path) -> None:
         mark = "" if path.exists() else "  (missing)"
         print(f"  {label:<17} {path}{mark}")
     print(f"\nbrowse: DAGSTER_HOME={home / 'dagster_home'} AUTOMAPPER_HOME={home} dg dev")
+    print(f"these models (trained on this corpus): .venv/bin/automapper generate SONG --models {home / 'models'}")
     print(
-        f"a map for your song: .venv/bin/automapper generate SONG.ogg --models {home / 'models'} -o song.zip"
+        "a real map for your own song (the models shipped with automapper, trained on real maps):\n"
+        "  .venv/bin/automapper generate SONG.mp3 -d Expert ExpertPlus -o song.zip"
     )
 
 

@@ -20,7 +20,8 @@ Order of work, and why:
    to the gap from the previous onset (`decode_song(prefixes=...)`), so every object lands exactly on
    the grid and the model only chooses what goes there. Stage 3 lights the half-beat grid from the
    audio and the raw groups. Then `postprocess` (parity, vision blocks, NPS, colours, bombs/walls,
-   Chroma palette) and quality figures before (raw decoder) and after.
+   Chroma palette), arcs and chains where the audio holds notes (`sliders`), and quality figures
+   before (raw decoder) and after.
 4. One export: v3 difficulty files + Info.dat v2.1 + song.egg + cover.jpg (drawn from the log-mel,
    `cover.song_cover`), zipped (or a folder), atomically.
 """
@@ -52,6 +53,7 @@ from automapper_ml.generation.export import KNOWN_ENVIRONMENTS, encode_song, exp
 from automapper_ml.generation.models import GenerationModels, load_models
 from automapper_ml.generation.options import DEFAULT_NJS, DEFAULT_OFFSET, GenerationOptions
 from automapper_ml.generation.postprocess import PostProcessReport, postprocess
+from automapper_ml.generation.sliders import add_sliders
 from automapper_ml.generation.tempo import (
     BeatAlignment,
     TempoEstimate,
@@ -482,6 +484,8 @@ def _difficulty(
     )
     pp_options = replace(options.postprocess, seed=seed)
     diff, report = postprocess(raw, timing, pp_options, name, duration_seconds=duration)
+    if pp_options.sliders:
+        add_sliders(diff, timing, feats.structure, name)
     quality = quality_report(diff.notes, timing, diff.bombs, options.subdivisions, duration)
     if not diff.notes:
         raise NoNotesError(f"{name}: {len(ticks)} onsets but no note survived decoding; no map was written")

@@ -57,6 +57,7 @@ class PostProcessOptions:
     bomb_density: Density = "keep"  # bombs: keep the model's, or none/low/medium/high
     wall_density: Density = "keep"  # walls: likewise
     chroma_palette: tuple[RGB, ...] | None = None  # (left, right[, white]) RGB 0..1 for light events
+    sliders: bool = True  # add arcs and chains where the music holds notes (generation.sliders)
     seed: int = 0  # for the deterministic choice of added bombs and walls
 
     def nps_range_for(self, difficulty_name: str) -> tuple[float, float] | None:
