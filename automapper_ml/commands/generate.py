@@ -2,10 +2,10 @@
 reads (Ogg Vorbis .egg/.ogg, WAV, FLAC, MP3); the result is a zip (v3 difficulties, Info.dat v2.1,
 song.egg, a cover drawn from the song) that the game, editors and BeatSaver load. Title and artist
 come from the file's tags (else the title is the file name); --title / --artist override them.
-Models come from --models (default $AUTOMAPPER_HOME/models, else data/models):
-<dir>/{onset,sequence,lighting}/champion.pt or best.pt, as `bash scripts/demo.sh` (or the Dagster
-pipeline) trains them. Prints one line per difficulty: notes, NPS, parity errors, share of notes
-post-processing changed, time taken."""
+The models are the ones shipped with automapper (automapper_ml/pretrained, trained on real maps)
+unless --models names a folder <dir>/{onset,sequence,lighting}/champion.pt or best.pt, as the Dagster
+pipeline trains them (e.g. data/models). A difficulty that would have no notes is an error. Prints one
+line per difficulty: notes, NPS, parity errors, share of notes post-processing changed, time taken."""
 
 from __future__ import annotations
 
@@ -64,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--greedy", action="store_true",
         help="stage 2 takes the most likely token every step (every swing its most common arrow)",
     )  # fmt: skip
-    parser.add_argument("--models", help="folder with onset/, sequence/, lighting/ checkpoints")
+    parser.add_argument(
+        "--models", help="folder with onset/, sequence/, lighting/ checkpoints (default: the shipped models)"
+    )
     parser.add_argument(
         "--title", default="", help="song name in Info.dat (default: the file's title tag, else its name)"
     )
