@@ -8,4 +8,4 @@ cd "$ROOT"
 echo "[test] ruff"
 ruff check .
 echo "[test] pytest"
-exec python -m pytest -n 2 "$@"
+exec python -m pytest -n 2 --dist loadgroup "$@"

@@ -154,6 +154,7 @@ def evaluate_real_songs(
     models: GenerationModels,
     difficulties: Sequence[str] = DIFFICULTIES,
     seed: int = 0,
+    decoding=None,
 ) -> RealSongsReport:
     """Generate every case's difficulties (the ones its human map has) and judge them (module docstring)."""
     from automapper_ml.generation.options import GenerationOptions
@@ -167,7 +168,7 @@ def evaluate_real_songs(
             continue
         started = time.perf_counter()
         result = generate_level(case.audio, names, GenerationOptions(difficulties=tuple(names)), models=models,
-                                seed=seed)  # fmt: skip
+                                seed=seed, decoding=decoding)  # fmt: skip
         report.seconds_per_song.append(time.perf_counter() - started)
         feats = compute_features(case.audio.mono)
         lib = librosa_onsets(case.audio.mono)

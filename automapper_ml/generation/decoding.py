@@ -66,6 +66,7 @@ from automapper_ml.tokenizer import (
     BOS,
     DBEATS0,
     DFRAC0,
+    DIR0,
     EOS,
     MAX_DBEATS,
     TICKS_PER_BEAT,
@@ -127,6 +128,8 @@ class DecodingOptions:
     use_cache: bool = True  # False recomputes the full forward every step (benchmark / test baseline)
     precision: Precision = "float32"  # "bfloat16": bf16 weights/memories/K/V (~2x less memory traffic
     # on CPUs with AMX/AVX512-BF16; outputs close to, not identical with, float32)
+    up_down_bias: float = 0.0  # added to the logits of up and down arrows (DIR_0, DIR_1) before the
+    # grammar mask: < 0 leaves diagonal and side arrows more room (generation.level says why)
 
     def __post_init__(self) -> None:
         if self.strategy not in ("greedy", "beam", "sample"):
@@ -168,6 +171,10 @@ class _Rows:
         device = inputs.window.device
         uncond = (torch.arange(b * r, device=device) // k) % self.passes == 1
         self.use_cache, self.dtype = opt.use_cache, opt.dtype
+        self.bias = None
+        if opt.up_down_bias:
+            self.bias = torch.zeros(model.config.vocab_size, device=device)
+            self.bias[DIR0 : DIR0 + 2] = opt.up_down_bias  # DIR_0 up, DIR_1 down
         if opt.use_cache:
             self.cache = model.start_cache(inputs, audio, r, opt.max_length + 1, context, opt.dtype)
             if self.passes == 2:
@@ -192,11 +199,11 @@ class _Rows:
         else:
             with torch.autocast(new.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
                 out = self.model(self.inputs, new)[:, -1].float()
-        if self.passes == 1:
-            return out
-        out = out.view(self.b, 2, self.k, -1)
-        cond, uncond = out[:, 0].reshape(self.b * self.k, -1), out[:, 1].reshape(self.b * self.k, -1)
-        return uncond + self.scale * (cond - uncond)
+        if self.passes == 2:
+            out = out.view(self.b, 2, self.k, -1)
+            cond, uncond = out[:, 0].reshape(self.b * self.k, -1), out[:, 1].reshape(self.b * self.k, -1)
+            out = uncond + self.scale * (cond - uncond)
+        return out if self.bias is None else out + self.bias
 
     def keep(self, onsets: torch.Tensor) -> None:
         """Only these onsets (indices into the current ones) are decoded from now on."""

@@ -28,6 +28,7 @@ HELD_OUT = (
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("real_corpus"),  # one worker builds the module's fixtures once
     pytest.mark.skipif(
         not all((CORPUS / z).is_file() for z in HELD_OUT), reason="../shared/corpus is absent"
     ),

@@ -197,6 +197,8 @@ def evaluation_metrics(
     generated = pl.read_parquet(folder / S.SNAPSHOT_QUALITY)
     changed = generated["notes_changed_share"] if "notes_changed_share" in generated.columns else None
     rows = generated.select(detail_table([]).columns).to_dicts()
+    if not {"human_map", "zip"} <= set(snapshot_rows.columns):  # a run without reference songs
+        snapshot_rows = snapshot_rows.head(0).with_columns(human_map=pl.lit(None, pl.String), zip=pl.lit(None, pl.String))
     for song in snapshot_rows.filter(pl.col("human_map").is_not_null() & pl.col("zip").is_not_null()).iter_rows(named=True):  # fmt: skip
         made = sorted(set(generated.filter(pl.col("song") == song["song"])["difficulty"].to_list()))
         seconds = S.audio_seconds(root / song["audio"]) if song.get("audio") else None

@@ -109,6 +109,23 @@ def test_top_p_tiny_is_greedy(model):
     assert nearly.tokens == greedy.tokens
 
 
+def test_up_down_bias_moves_arrows_off_up_and_down(model):
+    """A negative bias on DIR_0/DIR_1 lowers their share of sampled arrows; 0 changes nothing."""
+    inputs = rows(32)
+    opts = DecodingOptions(strategy="sample", top_p=1.0, seed=5)
+
+    def up_down_share(options: DecodingOptions) -> float:
+        dirs = [
+            t - DIR0 for g in decode_groups(model, inputs, options).tokens for t in g if DIR0 <= t < DIR0 + 9
+        ]
+        return float(np.mean([d in (0, 1) for d in dirs]))
+
+    plain = up_down_share(opts)
+    assert up_down_share(replace(opts, up_down_bias=0.0)) == plain
+    assert up_down_share(replace(opts, up_down_bias=-20.0)) < min(plain, 0.05)
+    assert up_down_share(replace(opts, up_down_bias=20.0)) > max(plain, 0.95)
+
+
 def test_cfg_scale_one_is_conditional_and_other_scales_run(model):
     inputs = rows()
     cond = decode_groups(model, inputs, DecodingOptions())
