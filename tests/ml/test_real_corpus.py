@@ -86,10 +86,12 @@ def test_onsets_beat_librosa_and_a_tuned_spectral_flux(report):
 
 
 def test_stage2_listens_and_beats_the_majority(stage2):
+    """On the tokens generation samples (placement: colour, cell, arrow, EOS; timing is forced from
+    stage 1), the shipped stage 2 beats the same model trained and run with its audio zeroed."""
     audio, zeroed = stage2
-    assert audio["token_accuracy"] > audio["majority_accuracy"] + 0.3
-    assert audio["token_accuracy"] > zeroed["token_accuracy"] + 0.01
-    assert audio["val_ce"] < zeroed["val_ce"]
+    assert audio["note_accuracy"] > audio["majority_accuracy"] + 0.3
+    assert audio["note_accuracy"] > zeroed["note_accuracy"]
+    assert audio["note_ce"] < zeroed["note_ce"]
 
 
 @pytest.mark.parametrize("difficulty, lo, hi", [("Expert", 2.0, 7.0), ("ExpertPlus", 2.5, 10.0)])

@@ -211,6 +211,7 @@ def sequence_model(
     specific = {
         "val_loss": float(m.get("val_loss", float("nan"))),
         "token_accuracy": float(m.get("token_accuracy", float("nan"))),
+        "note_accuracy": float(m.get("note_accuracy", float("nan"))),
         "eos_accuracy": float(m.get("eos_accuracy", float("nan"))),
         "generated_raw": dg.MetadataValue.json({k: float(v) for k, v in result.generation.items()}),
     }
