@@ -87,7 +87,7 @@ def card_markdown(card: dict) -> str:
         "## Stage 2 on the held-out split (teacher-forced)",
         "",
         "Placement tokens are what generation samples (colour, cell, arrow, EOS; timing is forced from",
-        "stage 1's onsets and not learned by the cpu preset).",
+        "stage 1's onsets at generation).",
         "",
         "| | placement accuracy | placement CE | all-token accuracy |",
         "|---|---|---|---|",

@@ -51,13 +51,6 @@ class SequenceTaskConfig:
     val_max_samples: int = 4096  # validation groups (an even spread of the split when it has more)
     val_batch_size: int = 64
     eval_songs: int = 4  # validation songs decoded after training for the generated-map metrics
-    # SpecAugment on the training windows (data.onset_data.augment_mel: frequency and time masks, a
-    # random gain): with a few dozen real songs the audio path otherwise learns to recognise each song
-    augment: bool = False
-    freq_mask: int = 10  # widest frequency mask, mel bands
-    time_mask: int = 24  # widest time mask, frames
-    n_masks: int = 2  # masks of each kind per window
-    gain_db: float = 6.0  # random gain in +-gain_db dB
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.onset_low < self.onset_high <= 1.0:
@@ -342,10 +335,6 @@ class SequenceTask:
         batch = self.train_data.batch(
             groups, self.offsets(len(groups), generator), self.task_config.zero_audio
         )
-        if self.task_config.augment and not self.task_config.zero_audio:
-            from automapper_ml.data.onset_data import augment_mel
-
-            batch["mel"] = augment_mel(batch["mel"], self.task_config, generator)
         self.batch_seconds += time.perf_counter() - started
         return batch
 

@@ -128,8 +128,9 @@ class DecodingOptions:
     use_cache: bool = True  # False recomputes the full forward every step (benchmark / test baseline)
     precision: Precision = "float32"  # "bfloat16": bf16 weights/memories/K/V (~2x less memory traffic
     # on CPUs with AMX/AVX512-BF16; outputs close to, not identical with, float32)
-    up_down_bias: float = 0.0  # added to the logits of up and down arrows (DIR_0, DIR_1) before the
-    # grammar mask: < 0 leaves diagonal and side arrows more room (generation.level says why)
+    # added to the logits of up and down arrows (DIR_0, DIR_1) before the grammar mask: < 0 leaves
+    # diagonal and side arrows more room; None: generate_level's per-difficulty default (level.py says why)
+    up_down_bias: float | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in ("greedy", "beam", "sample"):
@@ -172,7 +173,7 @@ class _Rows:
         uncond = (torch.arange(b * r, device=device) // k) % self.passes == 1
         self.use_cache, self.dtype = opt.use_cache, opt.dtype
         self.bias = None
-        if opt.up_down_bias:
+        if opt.up_down_bias:  # None or 0: no bias
             self.bias = torch.zeros(model.config.vocab_size, device=device)
             self.bias[DIR0 : DIR0 + 2] = opt.up_down_bias  # DIR_0 up, DIR_1 down
         if opt.use_cache:

@@ -121,11 +121,6 @@ class SequenceConfig:
     # decoder found the drum under the onset in 1 of 2 runs (demo corpus, tiny, 4 and 8 epochs), so
     # the zeroed-audio ablation scored the same; with it, in every run. 0 = off (and no head).
     onset_aux_weight: float = 0.2
-    # False: the audio path reads only the six structure features (loudness, onset strength, centroid,
-    # low/high share, section energy), not the 80 mel bands. With a few dozen real songs the mel lets
-    # the model recognise each training song (it scored below its zeroed-audio ablation on held-out
-    # songs); the structure features describe the music without naming the song.
-    audio_mel: bool = True
 
     @classmethod
     def preset(cls, name: str) -> SequenceConfig:
@@ -430,12 +425,10 @@ class SequenceModel(nn.Module):
         return self.onset_mlp(F.layer_norm(x, x.shape[-1:]))
 
     # ------------------------------------------------------------------ memory
-    def audio_input(self, mel: torch.Tensor, structure: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def audio_input(mel: torch.Tensor, structure: torch.Tensor) -> torch.Tensor:
         """mel (N, n_mels, W) normalised per window (mastering loudness varies) and the structure
-        features (N, n_structure, W) -> (N, n_mels + n_structure, W), what the audio path reads
-        (the mel rows zero when `config.audio_mel` is off)."""
-        if not self.config.audio_mel:
-            return torch.cat([torch.zeros_like(mel), structure], dim=1)
+        features (N, n_structure, W) -> (N, n_mels + n_structure, W), what the audio path reads."""
         mel = (mel - mel.mean(dim=(1, 2), keepdim=True)) / mel.std(dim=(1, 2), keepdim=True).clamp_min(0.5)
         return torch.cat([mel, structure], dim=1)
 
