@@ -107,7 +107,11 @@ def test_ingest_group_materialises(home, materialised):
     assert (home / "ingest" / "audit" / "distributions.png").read_bytes().startswith(b"\x89PNG")
     weights = pl.read_parquet(home / "ingest" / "sample_weights.parquet")
     by = dict(zip(weights["zip_name"], weights["weight"], strict=True))
-    assert by["ranked.zip"] == pytest.approx(3.0 * 1.5) and by["plain.zip"] == pytest.approx(1.0)
+    from automapper_assets.defs.ingest.config import ingest_config
+
+    rules = ingest_config().weights  # ranked.zip is ranked and holds arcs/chains
+    assert by["ranked.zip"] == pytest.approx(rules.ranked_factor * rules.arc_chain_factor)
+    assert by["plain.zip"] == pytest.approx(1.0)
     assert "noodle.zip" not in by
 
 
