@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +21,10 @@ import torch
 
 from automapper_ml.audio import AUDIO_FEATURES_VERSION
 from automapper_ml.data.ingest_config import canonical_hash
+from automapper_ml.data.rawzips import write_atomic
 from automapper_ml.pretrained import ABLATION_FILE, CARD_FILE, PRETRAINED_DIR
 from automapper_ml.tokenizer import TOKENIZER_VERSION
-from automapper_ml.training.loop import load_checkpoint
+from automapper_ml.training.loop import load_checkpoint, save_checkpoint
 from automapper_ml.training.profiles import STAGES, load_profile
 
 PROFILE = "cpu"  # the profile the shipped models are trained with
@@ -108,15 +106,7 @@ def strip_checkpoint(src: Path, dst: Path, extra: dict[str, Any] | None = None) 
                     for k, v in state["model"].items()}  # fmt: skip
     if extra:
         out["extra_state"] = {**dict(out.get("extra_state") or {}), **extra}
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        torch.save(out, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_checkpoint(dst, out)  # temp file beside it, then rename
     return dst
 
 
@@ -160,22 +150,5 @@ def package(
 
 def write_card(card: dict[str, Any], markdown: str, out_dir: Path = PRETRAINED_DIR) -> None:
     """card.json and MODEL_CARD.md, each written atomically."""
-    for name, text in ((CARD_FILE.name, json.dumps(card, indent=1, sort_keys=True) + "\n"),
-                       ("MODEL_CARD.md", markdown)):  # fmt: skip
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, out_dir / name)
-
-
-def copy_tree_atomic(src: Path, dst: Path) -> None:
-    """Replace folder `dst` by a copy of `src` (old one removed only after the copy is whole)."""
-    tmp = dst.with_name(f".{dst.name}.new")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    old = dst.with_name(f".{dst.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if dst.exists():
-        os.replace(dst, old)
-    os.replace(tmp, dst)
-    shutil.rmtree(old, ignore_errors=True)
+    write_atomic(out_dir / CARD_FILE.name, (json.dumps(card, indent=1, sort_keys=True) + "\n").encode())
+    write_atomic(out_dir / "MODEL_CARD.md", markdown.encode())
