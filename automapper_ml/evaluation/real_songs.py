@@ -30,6 +30,7 @@ import numpy as np
 from automapper_ml.audio import FRAME_SECONDS, SAMPLE_RATE, compute_features
 from automapper_ml.evaluation.onsets import onset_scores, pick_peaks
 from automapper_ml.evaluation.quality import quality_report
+from automapper_ml.formats.model import DIFFICULTY_RANKS
 from automapper_ml.formats.reader import open_map_source, read_map
 from automapper_ml.generation.level import SongAudio, generate_level, song_audio
 from automapper_ml.generation.models import GenerationModels
@@ -178,16 +179,17 @@ def evaluate_real_songs(
             ref = case.references[res.name]
             diff = generated[res.name]
             times = np.unique(result.alignment.to_seconds(np.array([n.beat for n in diff.notes])))
-            index = {"Easy": 0, "Normal": 1, "Hard": 2, "Expert": 3, "ExpertPlus": 4}[res.name]
+            index = DIFFICULTY_RANKS[res.name] // 2  # the models' difficulty index, as generation uses it
             curve = predict_song(models.onset, feats.mel, feats.structure, index)
+            score = onset_scores(ref, times)
             stage1 = pick_peaks(curve, models.onset_threshold)
             notes = max(len(diff.notes), 1)
             row: dict[str, float | str] = {
                 "song": case.name,
                 "difficulty": res.name,
-                "f1_generated": onset_scores(ref, times).f1,
-                "precision_generated": onset_scores(ref, times).precision,
-                "recall_generated": onset_scores(ref, times).recall,
+                "f1_generated": score.f1,
+                "precision_generated": score.precision,
+                "recall_generated": score.recall,
                 "f1_stage1_threshold": onset_scores(ref, stage1).f1,
                 "f1_librosa": onset_scores(ref, lib).f1,
                 **_figures(res.quality),

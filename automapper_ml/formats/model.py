@@ -26,6 +26,17 @@ COLOR_LEFT = 0
 COLOR_RIGHT = 1
 DIRECTION_NAMES = ("up", "down", "left", "right", "up_left", "up_right", "down_left", "down_right", "any")
 DIRECTION_ANY = 8
+# Grid step (dx, dy; y up) of each arrowed cut direction: where a chain's links go. The dot has none.
+DIRECTION_STEP = {
+    0: (0, 1),
+    1: (0, -1),
+    2: (-1, 0),
+    3: (1, 0),
+    4: (-1, 1),
+    5: (1, 1),
+    6: (-1, -1),
+    7: (1, -1),
+}
 
 # Difficulty names and the rank the game gives each (Info.dat `_difficultyRank`).
 DIFFICULTY_RANKS = {"Easy": 1, "Normal": 3, "Hard": 5, "Expert": 7, "ExpertPlus": 9}

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from automapper_ml.formats.model import DIFFICULTY_NAMES
+
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 DENSITY_VERSION = 1
 FLOOR = 0.02  # peaks below this probability are never taken to reach a density bound
@@ -49,11 +51,11 @@ class DensityTargets:
     def _values(self, difficulty: str) -> tuple[float, ...]:
         if difficulty in self.quantiles:
             return tuple(self.quantiles[difficulty])
-        known = [d for d in DIFFICULTY_ORDER if d in self.quantiles]
+        known = [d for d in DIFFICULTY_NAMES if d in self.quantiles]
         if not known:
             return tuple(DEFAULT_TARGETS.quantiles[difficulty])
-        rank = DIFFICULTY_ORDER.index(difficulty)
-        nearest = min(known, key=lambda d: abs(DIFFICULTY_ORDER.index(d) - rank))
+        rank = DIFFICULTY_NAMES.index(difficulty)
+        nearest = min(known, key=lambda d: abs(DIFFICULTY_NAMES.index(d) - rank))
         scale = DEFAULT_RATIO[difficulty] / DEFAULT_RATIO[nearest]
         return tuple(v * scale for v in self.quantiles[nearest])
 
@@ -77,14 +79,11 @@ class DensityTargets:
         quantiles = {}
         for name, values in dict(data["quantiles"]).items():
             vals = tuple(float(v) for v in values)
-            if name not in DIFFICULTY_ORDER or len(vals) != len(QUANTILES) or not all(v >= 0 for v in vals):
+            if name not in DIFFICULTY_NAMES or len(vals) != len(QUANTILES) or not all(v >= 0 for v in vals):
                 raise ValueError(f"bad density targets for {name!r}")
             quantiles[name] = vals
         return cls(quantiles, {k: int(v) for k, v in dict(data.get("maps", {})).items()},
                    float(data.get("low", 0.25)), float(data.get("high", 0.75)))  # fmt: skip
-
-
-DIFFICULTY_ORDER = ("Easy", "Normal", "Hard", "Expert", "ExpertPlus")
 
 
 def measure_targets(rows: Sequence[tuple[str, int, float]], min_maps: int = 3) -> DensityTargets:
@@ -92,7 +91,7 @@ def measure_targets(rows: Sequence[tuple[str, int, float]], min_maps: int = 3) -
     fewer than `min_maps` maps are left out (they borrow their neighbours' rates)."""
     by: dict[str, list[float]] = {}
     for name, groups, seconds in rows:
-        if name in DIFFICULTY_ORDER and seconds > 0 and groups > 0:
+        if name in DIFFICULTY_NAMES and seconds > 0 and groups > 0:
             by.setdefault(name, []).append(groups / seconds)
     quantiles = {
         name: tuple(float(np.quantile(v, q)) for q in QUANTILES)
@@ -125,7 +124,7 @@ DEFAULT_TARGETS = DensityTargets(
 # Relative density of the difficulties (Expert = 1), from the medians above.
 DEFAULT_RATIO = {
     name: DEFAULT_TARGETS.quantiles[name][2] / DEFAULT_TARGETS.quantiles["Expert"][2]
-    for name in DIFFICULTY_ORDER
+    for name in DIFFICULTY_NAMES
 }
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from automapper_ml.audio import FRAME_SECONDS
-from automapper_ml.formats.model import Arc, Chain, ColorNote, Difficulty, Timing
+from automapper_ml.formats.model import DIRECTION_STEP, Arc, Chain, ColorNote, Difficulty, Timing
 
 # share of notes that may head an arc / a chain, per difficulty
 ARC_SHARE = {"Easy": 0.0, "Normal": 0.01, "Hard": 0.015, "Expert": 0.025, "ExpertPlus": 0.03}
@@ -38,17 +38,6 @@ CHAIN_BEATS = 0.125  # a chain lasts an eighth of a beat
 CHAIN_SLICES = 4
 ATTACK_FRAMES = 6  # a note's loudness is the peak over the frames around it (~70 ms)
 SPACING_BEATS = 2.0  # sliders of one hand at least this far apart
-# cut direction -> (dx, dy) on the grid (y up); 8 (dot) has none
-DIRECTION_STEP = {
-    0: (0, 1),
-    1: (0, -1),
-    2: (-1, 0),
-    3: (1, 0),
-    4: (-1, 1),
-    5: (1, 1),
-    6: (-1, -1),
-    7: (1, -1),
-}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ sha256 of every shipped file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 
 from automapper_ml.audio import AUDIO_FEATURES_VERSION
 from automapper_ml.data.ingest_config import canonical_hash
-from automapper_ml.data.rawzips import write_atomic
+from automapper_ml.data.rawzips import sha256_file, write_atomic
 from automapper_ml.pretrained import ABLATION_FILE, CARD_FILE, PRETRAINED_DIR
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 from automapper_ml.training.loop import load_checkpoint, save_checkpoint
@@ -87,14 +86,6 @@ def expected_versions(profile: str = PROFILE) -> dict[str, Any]:
         "settings_hash": {s: settings_hash(stage_settings(s, prof.preset(s))) for s in STAGES},
         "config_fields": {s: sorted(f.name for f in fields(model_config_class(s))) for s in STAGES},
     }
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def strip_checkpoint(src: Path, dst: Path, extra: dict[str, Any] | None = None) -> Path:

@@ -22,6 +22,7 @@ import numpy as np
 
 from automapper_ml.formats.model import (
     DIFFICULTY_RANKS,
+    DIRECTION_STEP,
     Arc,
     BombNote,
     Chain,
@@ -50,17 +51,6 @@ MIN_GAP_SECONDS = 0.1  # loosening never packs hits tighter than this...
 MIN_HAND_SECONDS = 0.2  # ...or one hand's swings (parity groups a hand's notes within 70 ms)
 NAMES_BY_RANK = sorted(DIFFICULTY_RANKS, key=DIFFICULTY_RANKS.__getitem__)
 MIN_NOTES = 26  # every chart has at least this many notes (the blacklist drops difficulties under 20); harder ones more
-# Grid step of each cut direction (dx, dy): where a chain's links go.
-DIRECTION_STEP = {
-    0: (0, 1),
-    1: (0, -1),
-    2: (-1, 0),
-    3: (1, 0),
-    4: (-1, 1),
-    5: (1, 1),
-    6: (-1, -1),
-    7: (1, -1),
-}
 # Columns each hand plays in, with weights (red left, blue right; a little crossing to the centre).
 HAND_COLUMNS = {0: ((0, 1, 2), (0.42, 0.46, 0.12)), 1: ((1, 2, 3), (0.12, 0.46, 0.42))}
 # Rows (P(y=0), P(y=1), P(y=2)) by the drum a note sits on, as mappers place them by ear: kicks
