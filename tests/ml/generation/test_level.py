@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +254,38 @@ def test_long_songs_encode_in_blocks():
     assert rate == 22050 and len(decoded) == len(samples)
     with pytest.raises(AudioError):
         encode_blocks(np.full(22050 * 3, np.nan, dtype=np.float32), 22050)
+
+
+def test_up_down_heavy_difficulty_is_decoded_again_with_a_stronger_bias(setup, monkeypatch):
+    """Over UP_DOWN_LIMIT, the default bias is stepped up to UP_DOWN_RETRIES times and the map with the
+    lowest up+down share is kept; a caller's own bias is used once, as given."""
+    from automapper_ml.generation import level
+
+    song, _, models = setup
+    loaded = load_models(models)
+    seen: list[float] = []
+    real = level.decode_song
+
+    def spy(*args, **kwargs):
+        seen.append(args[5].up_down_bias)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(level, "decode_song", spy)
+    monkeypatch.setattr(level, "UP_DOWN_LIMIT", -1.0)  # never met: every retry runs
+    result = generate_level(song, ["Expert"], GenerationOptions(), models=loaded, seed=2,
+                            decoding=DECODING, lighting=LIGHTING)  # fmt: skip
+    base = level.UP_DOWN_BIAS["Expert"]
+    assert seen == pytest.approx([base - k * level.UP_DOWN_STEP for k in range(level.UP_DOWN_RETRIES + 1)])
+    assert result.difficulties[0].raw_quality.up_down_share <= 1.0
+
+    seen.clear()
+    generate_level(song, ["Expert"], GenerationOptions(), models=loaded, seed=2,
+                   decoding=replace(DECODING, up_down_bias=-0.5), lighting=LIGHTING)  # fmt: skip
+    assert seen == [-0.5]
+
+    # a limit already met: one decode at the default bias
+    seen.clear()
+    monkeypatch.setattr(level, "UP_DOWN_LIMIT", 1.0)
+    generate_level(song, ["Expert"], GenerationOptions(), models=loaded, seed=2,
+                   decoding=DECODING, lighting=LIGHTING)  # fmt: skip
+    assert seen == pytest.approx([base])
