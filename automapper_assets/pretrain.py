@@ -10,6 +10,9 @@
    shipped models as `automapper generate` does and judged against their human maps
    (evaluation.real_songs); the figures go into card.json and MODEL_CARD.md.
 
+`--figures-only` redoes step 4 alone, for the models already shipped (after a change to generation,
+not to the models): the teacher-forced stage-2 figures, which need the training home, are kept.
+
 Commit what it writes under automapper_ml/pretrained/.
 """
 
@@ -102,6 +105,40 @@ def card_markdown(card: dict) -> str:
     return "\n".join(lines)
 
 
+def real_song_figures(zips: list[Path]) -> dict:
+    """The shipped models judged on the held-out songs (evaluation.real_songs), rounded, with the table."""
+    from automapper_ml.evaluation.real_songs import evaluate_real_songs, load_case
+    from automapper_ml.generation.models import load_models
+    from automapper_ml.pretrained import PRETRAINED_DIR
+
+    print(f"evaluating the shipped models on {len(zips)} held-out songs")
+    report = evaluate_real_songs([load_case(p) for p in zips], load_models(PRETRAINED_DIR))
+    figures = {k: round(v, 4) for k, v in report.summary().items()}
+    figures["real_songs_markdown"] = report.markdown()
+    return figures
+
+
+def refresh_figures(raw: Path) -> int:
+    """Rewrite card.json's held-out figures (and MODEL_CARD.md) for the models already shipped."""
+    import json
+
+    import torch
+
+    from automapper_ml.pretrained import CARD_FILE
+    from automapper_ml.pretrained.build import write_card
+
+    card = json.loads(CARD_FILE.read_text())
+    zips = held_out_zips(raw)
+    if [p.name for p in zips] != card.get("held_out"):
+        raise SystemExit(f"{raw} does not hold the card's held-out songs: {card.get('held_out')}")
+    torch.set_num_threads(1)
+    kept = {k: v for k, v in card.get("figures", {}).items() if k.startswith("sequence_test")}
+    card["figures"] = {**real_song_figures(zips), **kept}
+    write_card(card, card_markdown(card))
+    print(card_markdown(card))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m automapper_assets.pretrain", description=__doc__.split("\n")[0]
@@ -113,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-training", action="store_true",
                         help="package and evaluate what <home> already holds (no pipeline run)")  # fmt: skip
     parser.add_argument("--note", default="", help="a line for the card on how the checkpoints were made")
+    parser.add_argument("--figures-only", action="store_true",
+                        help="re-judge the shipped models on the held-out songs; rewrite the card's figures")  # fmt: skip
     args = parser.parse_args(argv)
     raw, home = Path(args.raw).resolve(), Path(args.home).resolve()
+    if args.figures_only:
+        return refresh_figures(raw)
     started = time.monotonic()
     if not args.skip_training:
         from automapper_assets.pipeline import run_pipeline
@@ -127,9 +168,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import polars as pl
 
-    from automapper_ml.evaluation.real_songs import evaluate_real_songs, load_case, sequence_split_metrics
+    from automapper_ml.evaluation.real_songs import sequence_split_metrics
     from automapper_ml.generation.density import index_targets
-    from automapper_ml.generation.models import load_models
     from automapper_ml.pretrained import ABLATION_FILE, PRETRAINED_DIR
     from automapper_ml.pretrained.build import package, write_card
     from automapper_ml.training.sequence import load_sequence_model
@@ -151,10 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     zips = held_out_zips(raw)
     card["held_out"] = [p.name for p in zips]
-    print(f"evaluating the shipped models on {len(zips)} held-out songs")
-    report = evaluate_real_songs([load_case(p) for p in zips], load_models(PRETRAINED_DIR))
-    figures = {k: round(v, 4) for k, v in report.summary().items()}
-    figures["real_songs_markdown"] = report.markdown()
+    figures = real_song_figures(zips)
     figures["sequence_test"] = sequence_split_metrics(
         load_sequence_model(PRETRAINED_DIR / "sequence" / "best.pt"), index, home
     )

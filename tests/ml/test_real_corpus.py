@@ -122,12 +122,12 @@ def test_generated_maps_are_playable(report, difficulty):
     rows = [r for r in report.rows if r["difficulty"] == difficulty]
     raw = np.mean([float(r["raw_parity_errors_per_100_swings"]) for r in rows])
     assert raw <= 3.0  # measured 1.5 Expert, 0.9 ExpertPlus
-    # up+down: 0.55 / 0.54 on average; the songs whose human maps are most up/down-heavy reach 0.67-0.70
+    # up+down: 0.48 / 0.50 on average, at most 0.58 per map (level.UP_DOWN_LIMIT re-decodes above it)
     assert np.mean([float(r["up_down_share"]) for r in rows]) <= 0.60
     for r in rows:
         song = r["song"]
         assert r["parity_errors_per_100_swings"] <= 0.5, song
-        assert r["up_down_share"] <= 0.72, song
+        assert r["up_down_share"] <= 0.60, song
         assert r["cells_used"] >= 10, song
         assert 0.4 <= r["red_share"] <= 0.6, song
         assert r["off_beat_share"] <= 0.05, song
