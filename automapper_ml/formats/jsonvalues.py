@@ -14,27 +14,48 @@ import math
 from typing import Any
 
 from automapper_ml.formats.errors import InvalidValueError, MapFormatError
-
-# Beats and durations past these are never music: 1e5 beats is over 8 hours at 200 BPM.
-MAX_ABS_BEAT = 1e5
-MAX_DURATION = 1e5
-# Integers (positions, directions, types, Mapping Extensions encodings) stay inside int32; the
-# limit is int32 itself because legacy Chroma encodes RGB as event values 2_000_000_000 + rgb.
-MAX_ABS_INT = 2**31 - 1
-# Any other float (brightness, BPM, multipliers): only infinity-like values are absurd.
-MAX_ABS_FLOAT = 1e9
+from automapper_ml.limits import (
+    MAX_ABS_BEAT,
+    MAX_ABS_FLOAT,
+    MAX_ABS_INT,
+    MAX_BPM,
+    MAX_DURATION,
+    MAX_INT_DIGITS,
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_OBJECTS_PER_DIFFICULTY,
+    MIB,
+    MIN_BPM,
+)
 
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+class _IntTooLong(ValueError):
+    """Internal: an integer literal past MAX_INT_DIGITS (raised inside json.loads, re-raised with the file)."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _IntTooLong(f"an integer literal of {len(text.lstrip('-'))} digits")
+    return int(text)
 
 
 def load_json(data: bytes, filename: str) -> Any:
     """Decode map JSON: UTF-8 with or without a BOM (UTF-16 with a BOM also works).
 
     Trailing whitespace and NUL padding (some editors pad files) are dropped; any other
-    trailing text, invalid UTF-8, or nesting deep enough to exhaust the stack is
-    `MapFormatError(code="bad_json")`. NaN/Infinity literals parse to floats here and are
-    rejected by `ObjectReader` with their location.
+    trailing text or invalid UTF-8 is `MapFormatError(code="bad_json")`. Bounds (automapper_ml.limits):
+    more than MAX_JSON_BYTES is `code="too_large"` (checked before decoding), an integer literal
+    of more than MAX_INT_DIGITS digits (it would not fit a float) is `InvalidValueError`, nesting
+    deeper than MAX_JSON_DEPTH is `code="too_deep"`. NaN/Infinity literals parse to floats here
+    and are rejected by `ObjectReader` (or `check_finite_tree`) with their location.
     """
+    if len(data) > MAX_JSON_BYTES:
+        raise MapFormatError(
+            f"{filename}: {len(data) / MIB:.1f} MiB of JSON, over the {MAX_JSON_BYTES / MIB:.0f} MiB cap",
+            code="too_large",
+        )
     try:
         if data[:2] in _UTF16_BOMS:
             text = data.decode("utf-16")
@@ -46,13 +67,58 @@ def load_json(data: bytes, filename: str) -> Any:
     if not text:
         raise MapFormatError(f"{filename}: the file is empty", code="bad_json")
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_int=_parse_int)
+    except _IntTooLong as exc:
+        raise InvalidValueError(f"{filename}: {exc}, too large for a number") from None
     except json.JSONDecodeError as exc:
         raise MapFormatError(
             f"{filename}: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", code="bad_json"
         ) from exc
-    except (RecursionError, ValueError) as exc:  # absurd nesting; ints beyond Python's digit limit
+    except RecursionError as exc:
+        raise MapFormatError(
+            f"{filename}: JSON nested deeper than {MAX_JSON_DEPTH} levels", code="too_deep"
+        ) from exc
+    except ValueError as exc:  # e.g. a number Python refuses to parse
         raise MapFormatError(f"{filename}: invalid JSON ({type(exc).__name__})", code="bad_json") from exc
+    if json_depth_exceeds(value, MAX_JSON_DEPTH):
+        raise MapFormatError(f"{filename}: JSON nested deeper than {MAX_JSON_DEPTH} levels", code="too_deep")
+    return value
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when containers nest more than `limit` deep (`[]` is 1 deep, `[{}]` 2). Iterative:
+    the walk holds one iterator per level, never one entry per element."""
+    if not isinstance(value, dict | list):
+        return False
+    if limit < 1:
+        return True
+    stack = [iter(value.values() if isinstance(value, dict) else value)]
+    while stack:
+        for child in stack[-1]:
+            if isinstance(child, dict | list):
+                if len(stack) >= limit:
+                    return True
+                if child:
+                    stack.append(iter(child.values() if isinstance(child, dict) else child))
+                    break
+        else:
+            stack.pop()
+    return False
+
+
+def count_objects(holder: dict[str, Any], keys: tuple[str, ...]) -> int:
+    """How many elements the arrays `holder[key]` hold together (anything not an array counts 0)."""
+    return sum(len(v) for k in keys if isinstance(v := holder.get(k), list))
+
+
+def check_object_count(count: int, filename: str) -> None:
+    """Refuse a difficulty file holding more than MAX_OBJECTS_PER_DIFFICULTY objects (counted from
+    the JSON before any object is built)."""
+    if count > MAX_OBJECTS_PER_DIFFICULTY:
+        raise InvalidValueError(
+            f"{filename}: {count} objects, more than the {MAX_OBJECTS_PER_DIFFICULTY} a difficulty may hold",
+            code="too_many_objects",
+        )
 
 
 def load_json_object(data: bytes, filename: str) -> dict[str, Any]:
@@ -144,9 +210,21 @@ class ObjectReader:
         value = self._number(key, default)
         if abs(value) > MAX_ABS_INT:
             raise InvalidValueError(
-                f"{self._where(key)} = {value:g} is out of range (|value| > {MAX_ABS_INT:g})"
+                f"{self._where(key)} = {_short(value)} is out of range (|value| > {MAX_ABS_INT:g})"
             )
         return int(value)
+
+    def bpm(self, key: str, default: float = 0.0, *, zero_skips: bool = False) -> float:
+        """A tempo in [MIN_BPM, MAX_BPM]. With `zero_skips` (BPM changes) 0 or less is returned as
+        is: `Timing` skips such a change and the tempo before it holds."""
+        value = self.number(key, default, limit=MAX_BPM)
+        if zero_skips and value <= 0:
+            return value
+        if not MIN_BPM <= value <= MAX_BPM:
+            raise InvalidValueError(
+                f"{self._where(key)} = {value:g} BPM is not a playable tempo ({MIN_BPM:g}..{MAX_BPM:g})"
+            )
+        return value
 
     def flag(self, key: str, default: bool = False) -> bool:
         value = self.obj.get(key)

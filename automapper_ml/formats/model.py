@@ -52,6 +52,23 @@ CHARACTERISTICS = (
     "Lightshow",
 )
 
+# Spellings seen in hand-edited files for the display names; everything else folds case.
+_DIFFICULTY_ALIASES = {n.casefold(): n for n in DIFFICULTY_NAMES} | {"expert+": "ExpertPlus"}
+_CHARACTERISTIC_ALIASES = {n.casefold(): n for n in CHARACTERISTICS}
+
+
+def canonical_difficulty(name: str) -> str | None:
+    """The game's spelling of a difficulty name (`expert+` -> `ExpertPlus`), or None when unknown.
+
+    Output file names are built from this fixed vocabulary, never from text in a map file."""
+    return _DIFFICULTY_ALIASES.get(name.strip().casefold()) if isinstance(name, str) else None
+
+
+def canonical_characteristic(name: str) -> str | None:
+    """The spelling of a known characteristic (`standard` -> `Standard`; CHARACTERISTICS), or None."""
+    return _CHARACTERISTIC_ALIASES.get(name.strip().casefold()) if isinstance(name, str) else None
+
+
 RGB = tuple[float, ...]  # Chroma colour: (r, g, b) or (r, g, b, a), channels nominally 0..1
 
 

@@ -34,6 +34,7 @@ from automapper_ml.formats.safezip import ZipLimits
 from automapper_ml.formats.source import MapSource, open_map_source
 from automapper_ml.formats.v2 import is_v2, parse_difficulty_v2
 from automapper_ml.formats.v3 import is_v3, parse_difficulty_v3
+from automapper_ml.limits import MAX_OBJECTS_PER_MAP
 
 INFO_FILENAME = "Info.dat"
 BPM_INFO_FILENAME = "BPMInfo.dat"
@@ -64,15 +65,25 @@ def read_map(source: MapSource, *, strict: bool = False, check_length: bool = Tr
         beatmap = parse_info_v2(info, info_name)
         _read_bpm_info(source, beatmap)
     if not beatmap.difficulties:
-        raise MapFormatError(f"{source.name}: Info.dat lists no difficulties", code="no_difficulties")
+        skipped = f" ({beatmap.unconverted[0]})" if beatmap.unconverted else ""
+        raise MapFormatError(
+            f"{source.name}: Info.dat lists no difficulties{skipped}", code="no_difficulties"
+        )
 
     present: list[Difficulty] = []
     missing: list[str] = []
+    total = 0
     for diff in beatmap.difficulties:
         if not diff.filename or not source.has(diff.filename):
             missing.append(f"{diff.key} ({diff.filename or 'no file name'})")
             continue
-        _read_difficulty(source, beatmap, diff)
+        _read_difficulty(source, beatmap, diff)  # bounded by MAX_OBJECTS_PER_DIFFICULTY before building
+        total += object_count(diff)
+        if total > MAX_OBJECTS_PER_MAP:  # stops the next file from being read
+            raise InvalidValueError(
+                f"{source.name}: more than {MAX_OBJECTS_PER_MAP} objects over its difficulties",
+                code="too_many_objects",
+            )
         present.append(diff)
     if missing and (strict or not present):
         raise MissingFileError(
@@ -88,6 +99,13 @@ def read_map(source: MapSource, *, strict: bool = False, check_length: bool = Tr
             for diff in present:
                 check_objects_within(beatmap, diff, seconds)
     return beatmap
+
+
+def object_count(diff: Difficulty) -> int:
+    """Every model object of a difficulty (what MAX_OBJECTS_PER_DIFFICULTY/_PER_MAP count)."""
+    lists = (diff.notes, diff.bombs, diff.obstacles, diff.arcs, diff.chains, diff.events, diff.boosts)
+    lists += (diff.bpm_changes, diff.rotations, diff.fake_notes, diff.fake_bombs, diff.fake_obstacles)
+    return sum(map(len, lists)) + len(diff.fake_chains)
 
 
 def _info_major(info: dict[str, Any], name: str) -> str:

@@ -23,8 +23,15 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from automapper_ml.formats.errors import UnsafeZipError
+from automapper_ml.limits import (
+    MIB,
+    ZIP_MAX_COMPRESSION_RATIO,
+    ZIP_MAX_MEMBER_BYTES,
+    ZIP_MAX_MEMBERS,
+    ZIP_MAX_TOTAL_BYTES,
+    ZIP_RATIO_MIN_BYTES,
+)
 
-MIB = 1024 * 1024
 _CHUNK = 1 * MIB
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _LOCAL_HEADER_MAGIC = b"PK\x03\x04"
@@ -32,13 +39,13 @@ _LOCAL_HEADER_MAGIC = b"PK\x03\x04"
 
 @dataclass(frozen=True, slots=True)
 class ZipLimits:
-    """Caps for one map archive. A real map is a few JSON files, a cover and one song (< 30 MiB)."""
+    """Caps for one map archive (defaults: automapper_ml.limits, ZIP_*)."""
 
-    max_members: int = 1000  # files and folders in the archive
-    max_member_bytes: int = 128 * MIB  # uncompressed size of any one member
-    max_total_bytes: int = 300 * MIB  # uncompressed size of all members together
-    max_compression_ratio: float = 200.0  # uncompressed/compressed, checked for members >= ratio_min_bytes
-    ratio_min_bytes: int = 1 * MIB  # small members may compress extremely well (JSON full of zeros)
+    max_members: int = ZIP_MAX_MEMBERS  # files and folders in the archive
+    max_member_bytes: int = ZIP_MAX_MEMBER_BYTES  # uncompressed size of any one member
+    max_total_bytes: int = ZIP_MAX_TOTAL_BYTES  # uncompressed size of all members together
+    max_compression_ratio: float = ZIP_MAX_COMPRESSION_RATIO  # checked for members >= ratio_min_bytes
+    ratio_min_bytes: int = ZIP_RATIO_MIN_BYTES  # small members may compress extremely well
 
 
 def normalize_member_name(name: str) -> str:

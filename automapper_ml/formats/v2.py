@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from automapper_ml.formats.info_v2 import MAX_BPM
 from automapper_ml.formats.jsonvalues import (
     ObjectReader,
+    check_object_count,
     chroma_color,
     chroma_light_id,
+    count_objects,
     custom_data,
     get_array,
     iter_objects,
@@ -43,6 +44,8 @@ LEGACY_ROTATIONS = (-60.0, -45.0, -30.0, -15.0, 15.0, 30.0, 45.0, 60.0)
 ME_ROTATION_BASE = 1360
 # Pre-2.0 Chroma: an event value of 2_000_000_000 + 0xRRGGBB sets the colour of that light group.
 LEGACY_CHROMA_RGB = 2_000_000_000
+# Top-level arrays that become model objects (counted against MAX_OBJECTS_PER_DIFFICULTY first).
+OBJECT_ARRAYS = ("_notes", "_obstacles", "_sliders", "_events", "_BPMChanges")
 
 
 def is_v2(data: dict[str, Any]) -> bool:
@@ -57,12 +60,15 @@ def parse_difficulty_v2(data: dict[str, Any], diff: Difficulty, filename: str) -
     """Fill `diff` in place from a v2 difficulty file's decoded JSON."""
     version = data.get("_version")
     diff.version = version if isinstance(version, str) else ""
+    cd = custom_data(data, "_customData")
+    check_object_count(
+        count_objects(data, OBJECT_ARRAYS) + count_objects(cd, ("_BPMChanges", "_bpmChanges")), filename
+    )
     _notes(data, diff, filename)
     _obstacles(data, diff, filename)
     _sliders(data, diff, filename)
     _events(data, diff, filename)
     _bpm_changes(data, diff, filename)
-    cd = custom_data(data, "_customData")
     for key in ("_customEvents", "_environment", "_pointDefinitions"):
         if isinstance(cd.get(key), list) and cd[key]:
             diff.unconverted.append(f"{filename}: _customData.{key}: {len(cd[key])} entries not kept")
@@ -155,7 +161,7 @@ def _events(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
         if kind == EVENT_BOOST:
             diff.boosts.append(BoostEvent(beat, value == 1))
         elif kind == EVENT_BPM:
-            diff.bpm_changes.append(BpmChange(beat, r.number("_floatValue", 0.0, limit=MAX_BPM)))
+            diff.bpm_changes.append(BpmChange(beat, r.bpm("_floatValue", zero_skips=True)))
         elif kind in (EVENT_EARLY_ROTATION, EVENT_LATE_ROTATION):
             if 0 <= value < len(LEGACY_ROTATIONS):
                 degrees = LEGACY_ROTATIONS[value]
@@ -194,7 +200,7 @@ def _bpm_changes(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
         key = array.rsplit(".", 1)[-1]
         for _, r in iter_objects(get_array(holder, key, filename), filename, array):
             bpm_key = "_BPM" if "_BPM" in r.obj else "_bpm"
-            diff.bpm_changes.append(BpmChange(r.beat("_time"), r.number(bpm_key, 0.0, limit=MAX_BPM)))
+            diff.bpm_changes.append(BpmChange(r.beat("_time"), r.bpm(bpm_key, zero_skips=True)))
     # Editors often state one change twice (event type 100 and _BPMChanges): it is one change.
     unique = {(c.beat, c.bpm): c for c in diff.bpm_changes}
     diff.bpm_changes[:] = sorted(unique.values(), key=lambda c: c.beat)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from automapper_ml.formats.info_v2 import MAX_BPM
 from automapper_ml.formats.jsonvalues import (
     ObjectReader,
     check_finite_tree,
+    check_object_count,
     chroma_color,
     chroma_light_id,
+    count_objects,
     custom_data,
     get_array,
     iter_objects,
@@ -40,6 +41,19 @@ LIGHT_BOX_KEYS = (
     "vfxEventBoxGroups",
     "_fxEventsCollection",
 )
+# Arrays that become model objects (counted against MAX_OBJECTS_PER_DIFFICULTY first).
+OBJECT_ARRAYS = (
+    "colorNotes",
+    "bombNotes",
+    "obstacles",
+    "sliders",
+    "burstSliders",
+    "basicBeatmapEvents",
+    "colorBoostBeatmapEvents",
+    "bpmEvents",
+    "rotationEvents",
+)
+FAKE_ARRAYS = ("fakeColorNotes", "fakeBombNotes", "fakeObstacles", "fakeBurstSliders")
 # Noodle/Chroma/Vivify top-level customData we deliberately drop (reported in `unconverted`).
 _DROPPED_CUSTOM = ("customEvents", "environment", "pointDefinitions", "materials")
 
@@ -57,6 +71,7 @@ def parse_difficulty_v3(data: dict[str, Any], diff: Difficulty, filename: str) -
     version = data.get("version")
     diff.version = version if isinstance(version, str) else ""
     cd = custom_data(data)
+    check_object_count(count_objects(data, OBJECT_ARRAYS) + count_objects(cd, FAKE_ARRAYS), filename)
 
     diff.notes = _color_notes(get_array(data, "colorNotes", filename), filename, "colorNotes")
     diff.bombs = _bombs(get_array(data, "bombNotes", filename), filename, "bombNotes")
@@ -188,6 +203,6 @@ def _events(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
     ):
         diff.boosts.append(BoostEvent(r.beat("b"), r.flag("o")))
     for _, r in iter_objects(get_array(data, "bpmEvents", filename), filename, "bpmEvents"):
-        diff.bpm_changes.append(BpmChange(r.beat("b"), r.number("m", 0.0, limit=MAX_BPM)))
+        diff.bpm_changes.append(BpmChange(r.beat("b"), r.bpm("m", zero_skips=True)))
     for _, r in iter_objects(get_array(data, "rotationEvents", filename), filename, "rotationEvents"):
         diff.rotations.append(RotationEvent(r.beat("b"), r.integer("e") == 0, r.number("r")))

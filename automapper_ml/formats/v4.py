@@ -17,8 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from automapper_ml.formats.errors import InvalidValueError
+from automapper_ml.formats.info_v2 import check_region, song_frequency
 from automapper_ml.formats.jsonvalues import (
     ObjectReader,
+    check_object_count,
+    count_objects,
     custom_data,
     get_array,
     iter_objects,
@@ -34,14 +37,20 @@ from automapper_ml.formats.model import (
     Difficulty,
     Obstacle,
     RotationEvent,
+    canonical_characteristic,
+    canonical_difficulty,
 )
-from automapper_ml.formats.v4_lightshow import check_version_v4, parse_lightshow_v4, resolve
+from automapper_ml.formats.v4_lightshow import (
+    check_version_v4,
+    count_lightshow_objects,
+    parse_lightshow_v4,
+    resolve,
+)
+from automapper_ml.limits import MAX_SAMPLE_INDEX
 
-# Sample positions: 1e10 samples is over 60 hours at 44.1 kHz, far beyond any song.
-MAX_SAMPLE_INDEX = 1e10
-MAX_BPM = 1e5
-# `Expert+` is the display name; files always say `ExpertPlus`, but hand-edited ones vary.
-_DIFFICULTY_ALIASES = {"Expert+": "ExpertPlus", "expertplus": "ExpertPlus"}
+# Arrays of a beatmap file that become model objects (counted against MAX_OBJECTS_PER_DIFFICULTY).
+OBJECT_ARRAYS = ("colorNotes", "bombNotes", "obstacles", "arcs", "chains", "spawnRotations")
+FAKE_ARRAYS = ("fakeColorNotes", "fakeBombNotes", "fakeObstacles", "fakeChains", "fakeBurstSliders")
 
 
 # ---------------------------------------------------------------------------------------------- Info.dat
@@ -60,9 +69,7 @@ def parse_info_v4(data: dict[str, Any], filename: str = "Info.dat") -> BeatMap:
     song = ObjectReader(_sub_object(data, "song", filename), filename, "song")
     audio = ObjectReader(_sub_object(data, "audio", filename), filename, "audio")
 
-    bpm = audio.number("bpm", 0.0, limit=MAX_BPM)
-    if not bpm > 0:
-        raise InvalidValueError(f"{filename}: audio.bpm = {bpm:g} (must be a positive number)")
+    bpm = audio.bpm("bpm")
     song_duration = audio.number("songDuration", 0.0, limit=MAX_SAMPLE_INDEX)
     environments = tuple(e for e in get_array(data, "environmentNames", filename) if isinstance(e, str))
     beatmap = BeatMap(
@@ -88,13 +95,22 @@ def parse_info_v4(data: dict[str, Any], filename: str = "Info.dat") -> BeatMap:
     for i, entry in iter_objects(
         get_array(data, "difficultyBeatmaps", filename), filename, "difficultyBeatmaps"
     ):
-        characteristic = entry.text("characteristic", "Standard") or "Standard"
-        name = entry.text("difficulty")
-        name = _DIFFICULTY_ALIASES.get(name, _DIFFICULTY_ALIASES.get(name.lower(), name))
-        where = f"difficultyBeatmaps[{i}] ({characteristic}/{name})"
-        if name not in DIFFICULTY_RANKS:
-            beatmap.unconverted.append(f"{filename}: {where} skipped: unknown difficulty name {name!r}")
+        written_characteristic = entry.text("characteristic", "Standard") or "Standard"
+        written_name = entry.text("difficulty")
+        characteristic = canonical_characteristic(written_characteristic)
+        name = canonical_difficulty(written_name)
+        where = f"difficultyBeatmaps[{i}]"
+        if characteristic is None:
+            beatmap.unconverted.append(
+                f"{filename}: {where} skipped: unknown characteristic {written_characteristic[:40]!r}"
+            )
             continue
+        if name is None:
+            beatmap.unconverted.append(
+                f"{filename}: {where} skipped: unknown difficulty name {written_name[:40]!r}"
+            )
+            continue
+        where = f"{where} ({characteristic}/{name})"
         beatmap_file = entry.text("beatmapDataFilename")
         if not beatmap_file:
             beatmap.unconverted.append(f"{filename}: {where} skipped: no beatmapDataFilename")
@@ -139,18 +155,18 @@ def parse_audio_data_v4(data: dict[str, Any], beatmap: BeatMap, filename: str = 
     """
     check_version_v4(data, filename)
     top = ObjectReader(data, filename, "")
-    frequency = top.integer("songFrequency", 0)
+    frequency = song_frequency(top, "songFrequency")
     samples = top.number("songSampleCount", 0, limit=MAX_SAMPLE_INDEX)
     regions: list[BpmRegion] = []
     for _, r in iter_objects(get_array(data, "bpmData", filename), filename, "bpmData"):
-        regions.append(
-            BpmRegion(
-                start_sample=int(r.number("si", 0, limit=MAX_SAMPLE_INDEX)),
-                end_sample=int(r.number("ei", 0, limit=MAX_SAMPLE_INDEX)),
-                start_beat=r.beat("sb"),
-                end_beat=r.beat("eb"),
-            )
+        region = BpmRegion(
+            start_sample=int(r.number("si", 0, limit=MAX_SAMPLE_INDEX)),
+            end_sample=int(r.number("ei", 0, limit=MAX_SAMPLE_INDEX)),
+            start_beat=r.beat("sb"),
+            end_beat=r.beat("eb"),
         )
+        check_region(region, frequency, f"{filename}: bpmData[{r.index}]")
+        regions.append(region)
     beatmap.song_sample_count = int(samples) if samples > 0 else None
     if frequency > 0:
         beatmap.song_frequency = frequency
@@ -176,6 +192,10 @@ def parse_difficulty_v4(
     """
     name = diff.filename or "beatmap"
     diff.version = check_version_v4(beatmap_json, name)
+    count = count_objects(beatmap_json, OBJECT_ARRAYS) + count_objects(custom_data(beatmap_json), FAKE_ARRAYS)
+    if lightshow_json is not None:
+        count += count_lightshow_objects(lightshow_json)
+    check_object_count(count, name)
     _parse_objects(beatmap_json, diff, name)
     if lightshow_json is not None:
         parse_lightshow_v4(lightshow_json, diff, diff.lightshow_filename or "lightshow")

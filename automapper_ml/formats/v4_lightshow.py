@@ -28,11 +28,13 @@ from automapper_ml.formats.jsonvalues import (
     ObjectReader,
     chroma_color,
     chroma_light_id,
+    count_objects,
     custom_data,
     get_array,
     iter_objects,
 )
 from automapper_ml.formats.model import BoostEvent, Difficulty, LightEvent
+from automapper_ml.limits import MAX_OBJECTS_PER_DIFFICULTY
 
 COLOR, ROTATION, TRANSLATION, FX = 1, 2, 3, 4  # eventBoxGroups `t`
 V3_GROUP_KEYS = {
@@ -71,6 +73,22 @@ def resolve(reader: ObjectReader, key: str, data: list[Any], data_name: str) -> 
     if not isinstance(target, dict):
         raise InvalidValueError(f"{reader.filename}: {data_name}[{index}] must be an object")
     return ObjectReader(target, reader.filename, data_name, index)
+
+
+def count_lightshow_objects(data: dict[str, Any]) -> int:
+    """Objects a lightshow file becomes (basic events, boosts, box groups, boxes and box events), from
+    the JSON array lengths; stops counting once past MAX_OBJECTS_PER_DIFFICULTY."""
+    count = count_objects(data, ("basicEvents", "colorBoostEvents", "eventBoxGroups"))
+    groups = data.get("eventBoxGroups")
+    for group in groups if isinstance(groups, list) else ():
+        if count > MAX_OBJECTS_PER_DIFFICULTY:
+            break
+        boxes = group.get("e") if isinstance(group, dict) else None
+        if isinstance(boxes, list):
+            count += len(boxes) + sum(
+                len(b["l"]) for b in boxes if isinstance(b, dict) and isinstance(b.get("l"), list)
+            )
+    return count
 
 
 def parse_lightshow_v4(data: dict[str, Any], diff: Difficulty, filename: str) -> None:

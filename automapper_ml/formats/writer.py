@@ -75,11 +75,13 @@ def map_documents(
     if major not in VERSIONS:
         raise UnsupportedVersionError(f"cannot write map format version {version!r}; use one of {VERSIONS}")
     song = song_filename if song_filename is not None else beatmap.audio_filename
-    seen: set[str] = set()
+    # File names come from the fixed vocabulary (`difficulty_filename`), never from map text.
+    names: dict[str, str] = {}
     for diff in beatmap.difficulties:
-        if diff.key in seen:
+        filename = difficulty_filename(diff)
+        if diff.key in names or filename in names.values():
             raise MapFormatError(f"difficulty {diff.key} appears twice; each needs its own file")
-        seen.add(diff.key)
+        names[diff.key] = filename
     if major == "4":
         files = beatmap_to_v4(beatmap)
         info = files.pop(INFO_FILENAME)
@@ -87,7 +89,6 @@ def map_documents(
         info["songPreviewFilename"] = song
         info["coverImageFilename"] = cover_filename
         return {INFO_FILENAME: info, **files}
-    names = {d.key: difficulty_filename(d) for d in beatmap.difficulties}
     docs: dict[str, Any] = {
         INFO_FILENAME: info_to_v21(beatmap, {**names, "song": song, "cover": cover_filename})
     }

@@ -33,6 +33,7 @@ from automapper_ml.formats.model import (
     Timing,
 )
 from automapper_ml.formats.writer_v3 import (
+    canonical_names,
     chroma_custom_data,
     convert_all,
     difficulty_filename,
@@ -425,9 +426,10 @@ def beatmap_to_v4(beatmap: BeatMap) -> dict[str, dict[str, Any]]:
         lightshow_name = difficulty_filename(diff, ".lightshow.dat")
         files[beatmap_name] = _v4_beatmap(diff)
         files[lightshow_name] = _v4_lightshow(diff)
+        characteristic, name = canonical_names(diff)
         entry: dict[str, Any] = {
-            "characteristic": diff.characteristic,
-            "difficulty": diff.name,
+            "characteristic": characteristic,
+            "difficulty": name,
             "beatmapAuthors": {"mappers": [beatmap.mapper] if beatmap.mapper else [], "lighters": []},
             "environmentNameIdx": environment_index(envs, beatmap, diff),
             "beatmapColorSchemeIdx": -1,

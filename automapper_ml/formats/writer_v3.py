@@ -17,6 +17,8 @@ from typing import Any
 
 from automapper_ml.formats.errors import InvalidValueError
 from automapper_ml.formats.model import (
+    CHARACTERISTICS,
+    DIFFICULTY_NAMES,
     DIFFICULTY_RANKS,
     Arc,
     BeatMap,
@@ -27,6 +29,8 @@ from automapper_ml.formats.model import (
     Difficulty,
     LightEvent,
     Obstacle,
+    canonical_characteristic,
+    canonical_difficulty,
 )
 
 V3_VERSION = "3.3.0"
@@ -250,9 +254,27 @@ def difficulty_to_v3(beatmap: BeatMap, diff: Difficulty) -> dict[str, Any]:
     return out
 
 
+def canonical_names(diff: Difficulty) -> tuple[str, str]:
+    """(characteristic, difficulty name) from the fixed vocabulary (model.CHARACTERISTICS and
+    DIFFICULTY_NAMES), whatever the model holds; anything else is an InvalidValueError. Every
+    name a writer puts into Info.dat or a file name comes from here, never from map content."""
+    characteristic = canonical_characteristic(diff.characteristic)
+    name = canonical_difficulty(diff.name)
+    if characteristic is None:
+        raise InvalidValueError(
+            f"cannot write characteristic {diff.characteristic[:40]!r}: not one of {', '.join(CHARACTERISTICS)}"
+        )
+    if name is None:
+        raise InvalidValueError(
+            f"cannot write difficulty {diff.name[:40]!r}: not one of {', '.join(DIFFICULTY_NAMES)}"
+        )
+    return characteristic, name
+
+
 def difficulty_filename(diff: Difficulty, suffix: str = ".dat") -> str:
-    """`ExpertPlusStandard.dat`: the name the official editor gives a difficulty file."""
-    return f"{diff.name}{diff.characteristic}{suffix}"
+    """`ExpertPlusStandard.dat`: the name the official editor gives a difficulty file (`canonical_names`)."""
+    characteristic, name = canonical_names(diff)
+    return f"{name}{characteristic}{suffix}"
 
 
 def environment_list(beatmap: BeatMap) -> list[str]:
@@ -292,7 +314,7 @@ def info_to_v21(beatmap: BeatMap, filenames: dict[str, str] | None = None) -> di
     envs = environment_list(beatmap)
     sets: dict[str, list[Difficulty]] = {}
     for diff in beatmap.difficulties:
-        sets.setdefault(diff.characteristic, []).append(diff)
+        sets.setdefault(canonical_names(diff)[0], []).append(diff)
     try:
         info_sets = [
             {
@@ -331,7 +353,7 @@ def info_to_v21(beatmap: BeatMap, filenames: dict[str, str] | None = None) -> di
 
 def _info_difficulty(beatmap: BeatMap, diff: Difficulty, filename: str, envs: list[str]) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "_difficulty": diff.name,
+        "_difficulty": canonical_names(diff)[1],
         "_difficultyRank": difficulty_rank(diff),
         "_beatmapFilename": filename,
         "_noteJumpMovementSpeed": num(diff.njs),
