@@ -23,15 +23,25 @@ The six structure features per frame (rows of `structure_features`), each normal
 from __future__ import annotations
 
 import io
+import math
 import os
 import struct
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
+
+from automapper_ml.limits import (
+    MAX_ABS_BEAT,
+    MAX_AUDIO_SECONDS,
+    MAX_CHANNELS,
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+)
 
 AUDIO_FEATURES_VERSION = "1"
 
@@ -43,15 +53,26 @@ F_MIN = 30.0
 F_MAX = SAMPLE_RATE / 2
 FRAME_SECONDS = HOP_LENGTH / SAMPLE_RATE  # 11.6 ms
 FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # 86.13
+STFT_CHUNK_FRAMES = 1 << 14  # frames per STFT call (3 min of audio, ~130 MB of complex spectrum)
 N_STRUCTURE = 6
 STRUCTURE_NAMES = ("loudness", "onset_strength", "centroid", "low_share", "high_share", "section_energy")
 AUDIO_SUFFIXES = (".egg", ".ogg", ".wav", ".flac", ".mp3")
+DECODE_BLOCK = 1 << 16  # frames per read: with MAX_CHANNELS float32 channels, 2 MiB a block
+EXPORT_MAX_RATE = 48_000  # a song above this is resampled for the map (44.1/48 kHz, what maps ship)
+
+AudioSource = str | os.PathLike | bytes
 
 
 class AudioError(ValueError):
     """The audio cannot be decoded (or is empty); `code` matches the blacklist's reason key."""
 
     code = "bad_audio"
+
+
+class AudioLimitError(AudioError):
+    """The header states a sample rate, channel count or length past automapper_ml.limits."""
+
+    code = "audio_limit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,25 +118,217 @@ def refine_peak(curve: np.ndarray, index: int) -> float:
     return index + 0.5 * (a - c) / denom
 
 
-def load_audio(source: str | os.PathLike | bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    """What an audio file's header says, checked against automapper_ml.limits (`audio_info`)."""
+
+    rate: int  # samples per second
+    channels: int
+    frames: int  # samples per channel
+    format: str  # soundfile's container name: OGG, WAV, FLAC, MP3, ...
+    subtype: str  # soundfile's codec name: VORBIS, PCM_16, FLOAT, ...
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate
+
+
+def audio_info(source: AudioSource) -> AudioInfo:
+    """The header of any file soundfile reads, before a sample is decoded. Raises AudioError (garbage,
+    empty) or AudioLimitError (sample rate outside MIN..MAX_SAMPLE_RATE, more than MAX_CHANNELS
+    channels, longer than MAX_AUDIO_SECONDS), each with a one-line reason."""
+    try:
+        info = sf.info(_handle(source))
+    except Exception as err:  # libsndfile raises several types for garbage input
+        raise AudioError(f"audio cannot be decoded: {_one_line(err)}") from err
+    rate, channels, frames = int(info.samplerate), int(info.channels), int(info.frames)
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioLimitError(
+            f"audio sample rate {rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioLimitError(f"audio has {channels} channels (at most {MAX_CHANNELS})")
+    if frames <= 0:
+        raise AudioError("audio is empty")
+    if frames / rate > MAX_AUDIO_SECONDS:
+        raise AudioLimitError(
+            f"audio lasts {frames / rate / 60:.1f} min, over the {MAX_AUDIO_SECONDS / 60:.0f} min cap"
+        )
+    return AudioInfo(rate, channels, frames, str(info.format), str(info.subtype))
+
+
+def read_blocks(source: AudioSource, info: AudioInfo | None = None) -> Iterator[np.ndarray]:
+    """The decoded samples, DECODE_BLOCK frames at a time: (frames, channels) float32 blocks.
+
+    The header is checked first (`audio_info`); NaN samples become 0 and infinities +-1 (a float WAV
+    may hold them; they would poison every feature and the encoder); decoding past MAX_AUDIO_SECONDS
+    (a header that under-states the length) is an AudioLimitError."""
+    info = info or audio_info(source)
+    max_frames = int(MAX_AUDIO_SECONDS * info.rate)
+    decoded = 0
+    try:
+        with sf.SoundFile(_handle(source)) as f:
+            while True:
+                block = f.read(DECODE_BLOCK, dtype="float32", always_2d=True)
+                if not len(block):
+                    return
+                decoded += len(block)
+                if decoded > max_frames:
+                    raise AudioLimitError(f"audio decodes to more than {MAX_AUDIO_SECONDS / 60:.0f} min")
+                if not np.isfinite(block).all():
+                    np.nan_to_num(block, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+                yield block
+    except AudioError:
+        raise
+    except Exception as err:  # a stream damaged after its header
+        raise AudioError(f"audio cannot be decoded: {_one_line(err)}") from err
+
+
+class BlockResampler:
+    """`scipy.signal.resample_poly(x, up, down)` over a stream, block by block, with the same result
+    bit for bit as one call on the whole signal (tests/ml/test_audio.py checks it).
+
+    resample_poly is a FIR filter: each output sample depends on the input within `half` taps of it.
+    Every chunk is filtered with `context` input frames on each side (a multiple of `down`, so the
+    output phase lines up) and only the outputs centred inside the chunk are kept. Input is (n,) or
+    (n, channels) float32; memory is a few chunks, whatever the song's length."""
+
+    def __init__(self, rate: int, target: int, block: int = DECODE_BLOCK) -> None:
+        g = math.gcd(int(rate), int(target))
+        self.up, self.down = int(target) // g, int(rate) // g
+        half = 10 * max(self.up, self.down)  # resample_poly's default filter half-length (upsampled)
+        # The filter resample_poly designs (in the input's dtype, float32), once instead of per chunk.
+        taps = firwin(2 * half + 1, 1.0 / max(self.up, self.down), window=("kaiser", 5.0))
+        self._window = taps.astype(np.float32)
+        self.context = -(-(-(-half // self.up) + 1) // self.down) * self.down
+        self.step = max(block // self.down, 1) * self.down
+        self._buffer: np.ndarray | None = None  # input from global frame self._origin on
+        self._origin = 0
+        self._next = 0  # global input frame where the next chunk starts
+        self._seen = 0
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        """Feed input frames; returns the output frames now complete (maybe none)."""
+        self._buffer = x if self._buffer is None else np.concatenate([self._buffer, x])
+        self._seen += len(x)
+        out = []
+        while self._seen >= self._next + self.step + self.context:
+            out.append(self._chunk(self._next + self.step))
+        return self._join(out, x)
+
+    def finish(self) -> np.ndarray:
+        """The remaining output, once all input was pushed."""
+        if self._buffer is None:
+            return np.zeros(0, dtype=np.float32)
+        out = []
+        while self._next < self._seen:
+            out.append(self._chunk(min(self._next + self.step, self._seen)))
+        return self._join(out, self._buffer)
+
+    def _chunk(self, end: int) -> np.ndarray:
+        start = self._next
+        lo, hi = max(start - self.context, 0), min(end + self.context, self._seen)
+        x = self._buffer[lo - self._origin : hi - self._origin]
+        y = resample_poly(x, self.up, self.down, window=self._window)
+        base = lo * self.up // self.down
+        first = -(-start * self.up // self.down)
+        last = -(-end * self.up // self.down)  # the last chunk ends at ceil(n * up / down), as resample_poly
+        self._next = end
+        keep_from = max(end - self.context, 0)  # the next chunk's left context
+        self._buffer = self._buffer[keep_from - self._origin :]
+        self._origin = keep_from
+        return y[first - base : last - base].astype(np.float32, copy=False)
+
+    @staticmethod
+    def _join(parts: list[np.ndarray], like: np.ndarray) -> np.ndarray:
+        if parts:
+            return np.concatenate(parts)
+        return np.zeros((0, *like.shape[1:]), dtype=np.float32)
+
+
+def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode any file soundfile reads (Ogg Vorbis .egg/.ogg, WAV, FLAC, MP3) to mono float32.
 
-    Returns (samples,) at `sample_rate`. Raises AudioError with a one-line reason.
+    Returns (samples,) at `sample_rate`: the channels' mean, resampled with resample_poly. Decoded
+    in blocks (`read_blocks`), so memory is the result, not the file's native samples. Raises
+    AudioError (AudioLimitError for a header past the limits) with a one-line reason.
     """
-    try:
-        handle = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
-        data, rate = sf.read(handle, dtype="float32", always_2d=True)
-    except Exception as err:  # libsndfile raises several types for garbage input
-        raise AudioError(f"audio cannot be decoded: {' '.join(str(err).split())}") from err
-    if data.size == 0 or rate <= 0:
+    info = audio_info(source)
+    resampler = BlockResampler(info.rate, sample_rate) if info.rate != sample_rate else None
+    parts = []
+    for block in read_blocks(source, info):
+        mono = block.mean(axis=1)
+        parts.append(resampler.push(mono) if resampler else mono)
+    if resampler is not None:
+        parts.append(resampler.finish())
+    if not sum(len(p) for p in parts):
         raise AudioError("audio is empty")
-    mono = data.mean(axis=1)
-    if not np.all(np.isfinite(mono)):
-        raise AudioError("audio has non-finite samples")
-    if rate != sample_rate:
-        g = np.gcd(int(rate), int(sample_rate))
-        mono = resample_poly(mono, sample_rate // g, int(rate) // g).astype(np.float32)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+
+def export_rate(rate: int) -> int:
+    """The rate a song is written at: its own up to EXPORT_MAX_RATE, else 44.1 or 48 kHz."""
+    if rate <= EXPORT_MAX_RATE:
+        return int(rate)
+    return 44100 if rate % 11025 == 0 else 48000
+
+
+def export_blocks(source: AudioSource, info: AudioInfo | None = None) -> Iterator[np.ndarray]:
+    """`read_blocks` as the game's song takes them: 1 or 2 channels (more are mixed down to mono) at
+    `export_rate`. Yields (frames, channels) float32 blocks."""
+    info = info or audio_info(source)
+    target = export_rate(info.rate)
+    resampler = BlockResampler(info.rate, target) if target != info.rate else None
+    for block in read_blocks(source, info):
+        if block.shape[1] > 2:
+            block = block.mean(axis=1, keepdims=True)
+        block = resampler.push(block) if resampler else block
+        if len(block):
+            yield block
+    if resampler is not None:
+        tail = resampler.finish()
+        if len(tail):
+            yield tail
+
+
+def load_song(source: AudioSource) -> tuple[np.ndarray, int, np.ndarray]:
+    """(export samples (n, 1 or 2) float32 at `export_rate`, that rate, mono float32 at SAMPLE_RATE).
+
+    The mono part is exactly `load_audio(source)`; both come from one pass over the file."""
+    info = audio_info(source)
+    target = export_rate(info.rate)
+    to_export = BlockResampler(info.rate, target) if target != info.rate else None
+    to_mono = BlockResampler(info.rate, SAMPLE_RATE) if info.rate != SAMPLE_RATE else None
+    native, mono = [], []
+    for block in read_blocks(source, info):
+        m = block.mean(axis=1)
+        mono.append(to_mono.push(m) if to_mono else m)
+        kept = block if block.shape[1] <= 2 else m[:, None]
+        native.append(to_export.push(kept) if to_export else kept)
+    if to_mono is not None:
+        mono.append(to_mono.finish())
+    if to_export is not None:
+        native.append(to_export.finish())
+    if not sum(len(p) for p in mono):
+        raise AudioError("audio is empty")
+    return np.concatenate(native), target, np.ascontiguousarray(np.concatenate(mono), dtype=np.float32)
+
+
+def transcode_to_ogg(source: AudioSource, *, quality: float | None = None) -> bytes:
+    """Any file soundfile reads -> Ogg Vorbis bytes for a map's song (`export_blocks`, then
+    `encode_ogg_blocks`): decoded, mixed down, resampled and encoded a block at a time, so a long or
+    hi-res song never sits in memory whole and the encoder never gets one huge write."""
+    info = audio_info(source)
+    channels = info.channels if info.channels <= 2 else 1
+    return encode_ogg_blocks(export_blocks(source, info), export_rate(info.rate), channels, quality=quality)
+
+
+def _handle(source: AudioSource):
+    return io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
 
 
 OGG_SERIAL = 0x5EED_0001  # fixed Ogg stream serial: libsndfile would pick a random one per file
@@ -128,13 +341,28 @@ def encode_ogg(
     """THE Ogg Vorbis encoder: (n,) or (n, channels) float samples -> bytes, a pure function of
     the samples (fixed stream serial), written in blocks (one write of a few minutes crashes
     libsndfile). `quality` is libsndfile's compression level 0..1 (None: its default)."""
-    y = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+    y = np.asarray(samples, dtype=np.float32)
     channels = 1 if y.ndim == 1 else y.shape[1]
+    return encode_ogg_blocks([y], sample_rate, channels, quality=quality, serial=serial)
+
+
+def encode_ogg_blocks(
+    blocks: Iterable[np.ndarray],
+    sample_rate: int,
+    channels: int,
+    *,
+    quality: float | None = None,
+    serial: int = OGG_SERIAL,
+) -> bytes:
+    """`encode_ogg` over a stream of (frames,) or (frames, channels) blocks of any size: each is
+    clipped to -1..1 and written ENCODE_BLOCK frames at a time."""
     extra = {} if quality is None else {"compression_level": quality}
     buffer = io.BytesIO()
     with sf.SoundFile(buffer, "w", int(sample_rate), channels, format="OGG", subtype="VORBIS", **extra) as f:
-        for start in range(0, len(y), ENCODE_BLOCK):
-            f.write(y[start : start + ENCODE_BLOCK])
+        for block in blocks:
+            y = np.clip(np.asarray(block, dtype=np.float32), -1.0, 1.0)
+            for start in range(0, len(y), ENCODE_BLOCK):
+                f.write(y[start : start + ENCODE_BLOCK])
     return fix_ogg_serial(buffer.getvalue(), serial)
 
 
@@ -180,23 +408,36 @@ def _window() -> np.ndarray:
 
 
 def power_spectrogram(samples: np.ndarray) -> np.ndarray:
-    """Centred STFT power, (N_FFT // 2 + 1, T) float32 with T = n_frames_for(len(samples))."""
+    """Centred STFT power, (N_FFT // 2 + 1, T) float32 with T = n_frames_for(len(samples)).
+
+    Computed STFT_CHUNK_FRAMES frames at a time over the reflect-padded signal (what a centred STFT
+    frames), so the complex spectrum of a long song never exists whole; the result is the same bit
+    for bit as one centred torch.stft call (tests/ml/test_audio.py)."""
     import torch
 
     x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
     if x.numel() < N_FFT // 2 + 1:  # reflect padding needs a few samples
         x = torch.nn.functional.pad(x, (0, N_FFT // 2 + 1 - x.numel()))
-    spec = torch.stft(
-        x,
-        N_FFT,
-        HOP_LENGTH,
-        window=torch.from_numpy(_window()),
-        center=True,
-        pad_mode="reflect",
-        return_complex=True,
-    )
-    power = spec.real.square() + spec.imag.square()
-    return power.numpy()[:, : n_frames_for(len(samples))]
+    padded = torch.nn.functional.pad(x[None, None], (N_FFT // 2, N_FFT // 2), mode="reflect")[0, 0]
+    window = torch.from_numpy(_window())
+    n_frames = n_frames_for(len(samples))
+    # Column-major, like torch.stft's own output: numpy's per-frame sums then add in the same order.
+    power = np.empty((N_FFT // 2 + 1, n_frames), dtype=np.float32, order="F")
+    for chunk in _frame_chunks(n_frames):
+        segment = padded[chunk.start * HOP_LENGTH : (chunk.stop - 1) * HOP_LENGTH + N_FFT]
+        spec = torch.stft(segment, N_FFT, HOP_LENGTH, window=window, center=False, return_complex=True)
+        power[:, chunk] = (spec.real.square() + spec.imag.square()).numpy()
+    return power
+
+
+def _frame_chunks(n_frames: int) -> list[slice]:
+    """Slices of about STFT_CHUNK_FRAMES frames covering 0..n_frames, never one frame alone (unless
+    n_frames is 1): numpy sums a one-column block pairwise and a wider one row by row, so a lone
+    last frame would differ in its last bit from the whole-song computation."""
+    bounds = [*range(0, n_frames, STFT_CHUNK_FRAMES), n_frames]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        del bounds[-2]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
 def log_mel(power: np.ndarray) -> np.ndarray:
@@ -215,12 +456,21 @@ def structure_features(power: np.ndarray, mel_db: np.ndarray) -> np.ndarray:
     flux = np.maximum(np.diff(mel_db, axis=1, prepend=mel_db[:, :1]), 0.0).mean(axis=0)
     onset = np.clip(flux / (np.percentile(flux, 99) + 1e-6), 0.0, 2.0)
 
-    centroid_hz = (freqs[:, None] * power).sum(axis=0) / total
+    # Per-frame band sums, STFT_CHUNK_FRAMES frames at a time: their temporaries would otherwise be
+    # as large as the spectrogram (the same sums, bit for bit: each frame's column adds alone).
+    weighted, low, high = (np.empty(power.shape[1], dtype=np.float32) for _ in range(3))
+    for chunk in _frame_chunks(power.shape[1]):
+        part = power[:, chunk]
+        weighted[chunk] = (freqs[:, None] * part).sum(axis=0)
+        low[chunk] = part[freqs < 150].sum(axis=0)
+        high[chunk] = part[freqs > 5000].sum(axis=0)
+
+    centroid_hz = weighted / total
     lo, hi = np.log2(F_MIN), np.log2(F_MAX)
     centroid = np.clip((np.log2(np.maximum(centroid_hz, F_MIN)) - lo) / (hi - lo), 0.0, 1.0)
 
-    low_share = power[freqs < 150].sum(axis=0) / total
-    high_share = power[freqs > 5000].sum(axis=0) / total
+    low_share = low / total
+    high_share = high / total
 
     width = max(1, int(round(4.0 * FRAMES_PER_SECOND)))
     kernel = np.ones(width, dtype=np.float32) / width
@@ -247,6 +497,8 @@ def beat_grid(timing, duration: float) -> np.ndarray:
     """
     if duration <= 0:
         return np.zeros(0)
-    last_beat = int(np.ceil(timing.to_beats(duration))) + 1
+    end = timing.to_beats(duration)
+    # No object lies past MAX_ABS_BEAT (the readers refuse it), so neither does the grid.
+    last_beat = int(np.ceil(min(end, MAX_ABS_BEAT))) + 1 if math.isfinite(end) else int(MAX_ABS_BEAT) + 1
     seconds = np.array([timing.to_seconds(float(b)) for b in range(max(last_beat, 1))], dtype=np.float64)
     return seconds[(seconds >= 0) & (seconds <= duration)]

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from automapper_ml.formats.errors import MapError
 
 # name -> (module, one-line help). Order is the order of `automapper --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("automapper_ml.commands.generate", "generate a map (zip) for a song with the trained models"),
+    "generate": (
+        "automapper_ml.commands.generate",
+        "generate a map (zip) for a song with the trained models",
+    ),
     "inspect": ("automapper_ml.commands.inspect", "count a map's objects per difficulty"),
     "convert": ("automapper_ml.commands.convert", "write a map as v3 difficulties + Info.dat v2.1"),
     "roundtrip": ("automapper_ml.commands.roundtrip", "tokenize and decode a map; report what survives"),
@@ -21,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "onsets": ("automapper_ml.commands.onsets", "predict note onset times (JSON, seconds) for a song"),
     "plan": ("automapper_ml.commands.plan", "list unsynced assets and what a re-materialisation would run"),
 }
+
+
+# Set (to anything) to let an unexpected exception print its traceback instead of one line.
+TRACEBACK_ENV = "AUTOMAPPER_TRACEBACK"
 
 
 class CommandError(Exception):
@@ -51,12 +59,34 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (CommandError, MapError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
-        print(f"automapper {args.command}: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"automapper {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        if _expected(err):
+            print(f"automapper {args.command}: {_one_line(err)}", file=sys.stderr)
+            return 2
+        # Bad input should raise one of the types above where it is found; anything else is a bug.
+        print(
+            f"automapper {args.command}: error: {type(err).__name__}: {_one_line(err)} "
+            f"(unexpected: please report this bug with the input; {TRACEBACK_ENV}=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _expected(err: Exception) -> bool:
+    """Errors for bad input or a bad environment: a command's own, a map's, the audio's, the OS's
+    (missing file, full disk), running out of memory."""
+    from automapper_ml.audio import AudioError  # here, not at the top: numpy and scipy only on failure
+
+    return isinstance(err, CommandError | MapError | AudioError | OSError | MemoryError)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 if __name__ == "__main__":

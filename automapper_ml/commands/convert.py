@@ -5,18 +5,13 @@ cannot carry is listed, never dropped silently."""
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 
-import soundfile as sf
-
 from automapper_ml.cli import CommandError
-from automapper_ml.formats.errors import MapError
 from automapper_ml.formats.reader import open_map_source, read_map
+from automapper_ml.formats.source import MapSource
 from automapper_ml.formats.writer import write_map
-
-OGG_SUFFIXES = (".egg", ".ogg")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,9 +24,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise CommandError(f"{out} exists (use --force to replace it)")
-    source = open_map_source(args.path)
-    beatmap = read_map(source)
-    audio = _audio_as_ogg(source, beatmap.audio_filename)
+    with open_map_source(args.path) as source:
+        beatmap = read_map(source)
+        audio = _audio_as_ogg(source, beatmap.audio_filename)
+    # Every name inside OUT comes from the writer's fixed vocabulary (Info.dat, `ExpertPlusStandard.dat`,
+    # song.egg), never from the map's own text.
     written = write_map(beatmap, out, audio=audio, version="3")
 
     lost = list(beatmap.unconverted)
@@ -50,17 +47,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audio_as_ogg(source, filename: str) -> bytes | None:
-    """The map's audio as Ogg Vorbis bytes (copied when it already is Ogg, else transcoded)."""
+def _audio_as_ogg(source: MapSource, filename: str) -> bytes | None:
+    """The map's audio as Ogg Vorbis bytes: copied when it already is what the game plays (Ogg
+    Vorbis, 1-2 channels, at most 48 kHz), else transcoded a block at a time. Either way the header
+    is checked first (audio.audio_info: rate, channels, length); a bad song is an AudioError."""
+    from automapper_ml.audio import audio_info, export_rate, transcode_to_ogg
+
     if not filename or not source.has(filename):
         return None
     data = source.read_bytes(filename)
-    if filename.lower().endswith(OGG_SUFFIXES):
+    info = audio_info(data)
+    playable = info.format == "OGG" and info.subtype == "VORBIS" and info.channels <= 2
+    if playable and export_rate(info.rate) == info.rate:
         return data
-    try:
-        samples, rate = sf.read(io.BytesIO(data), always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as err:
-        raise MapError(f"audio {filename!r} cannot be decoded: {err}", code="bad_audio") from err
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, rate, format="OGG", subtype="VORBIS")
-    return buffer.getvalue()
+    return transcode_to_ogg(data)

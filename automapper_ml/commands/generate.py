@@ -141,11 +141,17 @@ def run(args: argparse.Namespace) -> int:
     palette = parse_palette(args.chroma) if args.chroma else None
     out = Path(args.output) if args.output else Path.cwd() / f"{song.stem}.zip"
 
-    from automapper_ml.audio import AudioError
-    from automapper_ml.generation.level import generate_level
+    from automapper_ml.audio import AudioError, load_song
+    from automapper_ml.generation.level import SongAudio, generate_level
     from automapper_ml.generation.models import ModelLoadError, default_models_dir, load_models
     from automapper_ml.generation.options import GenerationOptions, PostProcessOptions
 
+    # Decoded here, a block at a time, after the header is checked (rate, channels, length): a bad
+    # song fails before the models load, and a long or hi-res one never sits in memory whole.
+    try:
+        native, rate, mono = load_song(song)
+    except AudioError as err:
+        raise CommandError(f"{song}: {err}") from err
     title, artist = song_names(song, args.title, args.artist)
     options = GenerationOptions(
         bpm=args.bpm,
@@ -179,8 +185,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = generate_level(
-            song, names, options, models=models, out=out, seed=args.seed, progress=progress,
-            decoding=decoding, decode_threads=args.threads,
+            SongAudio(native, rate, mono), names, options, models=models, out=out, seed=args.seed,
+            progress=progress, decoding=decoding, decode_threads=args.threads,
         )  # fmt: skip
     except AudioError as err:
         raise CommandError(f"{song}: {err}") from err
