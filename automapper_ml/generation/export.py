@@ -26,6 +26,7 @@ from automapper_ml.audio import AudioError, encode_ogg
 from automapper_ml.formats.errors import InvalidValueError
 from automapper_ml.formats.model import DIFFICULTY_RANKS, BeatMap, Difficulty
 from automapper_ml.formats.writer import write_map
+from automapper_ml.formats.writer_v3 import difficulty_filename
 from automapper_ml.generation.options import DEFAULT_NJS, DEFAULT_OFFSET
 
 # Base-game environments (bsmap 2.2.9 `EnvironmentAllName`; the wiki's info.md names only the first).
@@ -65,7 +66,7 @@ def _with_defaults(diff: Difficulty) -> Difficulty:
     if any(e.color is not None for e in diff.events) and CHROMA not in diff.requirements + suggestions:
         suggestions = (*suggestions, CHROMA)
     rank = diff.rank if diff.rank in DIFFICULTY_RANKS.values() else DIFFICULTY_RANKS.get(diff.name, diff.rank)
-    filename = diff.filename or f"{diff.name}{diff.characteristic}.dat"
+    filename = difficulty_filename(diff)  # the name written: from the fixed vocabulary, never map text
     return replace(
         diff, rank=rank, filename=filename, njs=float(njs), njs_offset=float(offset), suggestions=suggestions
     )
