@@ -69,3 +69,11 @@ MAX_CHANNELS = 8
 # song); real maps' songs are 1-6 min and marathon maps rarely pass 20. A header that under-states
 # its length is caught while decoding: decoding stops at this many seconds of samples.
 MAX_AUDIO_SECONDS = 30 * 60.0
+
+# -- ingest and features: what one map may put into the tables (data/*, defs/ingest, features) ----
+
+# Any one string from a map or a sidecar (title, artist, mapper, names, tags) kept in a parquet
+# table. Real titles are under 200 characters; a 1 MiB title would be copied into every row.
+MAX_TEXT_CHARS = 1000
+# A quarantine reason: the exception's type name and the first line of its message.
+MAX_REASON_CHARS = 300
