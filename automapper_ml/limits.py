@@ -20,9 +20,10 @@ ZIP_MAX_TOTAL_BYTES = 300 * MIB  # uncompressed size of all members together
 ZIP_MAX_COMPRESSION_RATIO = 200.0  # uncompressed / compressed, for members of ZIP_RATIO_MIN_BYTES or more
 ZIP_RATIO_MIN_BYTES = 1 * MIB  # small members may compress extremely well (JSON full of zeros)
 
-# One JSON file (Info.dat, a difficulty, a lightshow, BPMInfo/AudioData). Big Noodle modcharts
-# reach tens of MiB; parsing costs up to ~20x the bytes (12 M `{}` is 36 MB of text, ~1 GB parsed).
-MAX_JSON_BYTES = 64 * MIB
+# One JSON file (Info.dat, a difficulty, a lightshow, BPMInfo/AudioData). Real difficulty files are
+# under 3 MB (fixtures and corpus); only Noodle modcharts reach tens of MiB. Parsing costs up to
+# ~40x the bytes (36 MB of `{}` took 1.5 GB), and a v4 difficulty holds two files parsed at once.
+MAX_JSON_BYTES = 32 * MIB
 # Containers nested in one JSON document. Real files nest under 10 deep (light event box groups:
 # group > box > events > event); the cap keeps every recursive walk and json.dumps far from
 # Python's recursion limit.
