@@ -8,6 +8,8 @@ zip (the zip gave no manifest rows; rule = the parse code):
   audio_too_long, no_difficulties, not_regular_file, internal_error.
 map (every difficulty of the zip is excluded):
   song_too_short      decoded audio_s < min_song_seconds
+  silent_audio        audio_peak_dbfs < min_peak_dbfs or audio_silent_share > max_silent_share
+                      (songid's loudness measures: digital silence is not something to map)
   no_standard_expert  no Standard Expert or ExpertPlus row in the manifest (require_standard_expert)
   ai_made             sidecar declaredAi != "None" or automapper = true (exclude_ai)
 difficulty:
@@ -27,7 +29,7 @@ import polars as pl
 
 from automapper_ml.data.ingest_config import BlacklistRules
 
-RULES_VERSION = "1"  # bump when a rule's meaning changes (thresholds live in the config)
+RULES_VERSION = "2"  # bump when a rule's meaning changes (thresholds live in the config)
 
 BLACKLIST_SCHEMA: dict[str, pl.DataType] = {
     "zip_name": pl.String,
@@ -104,9 +106,27 @@ def _difficulty_rules(manifest: pl.DataFrame, rules: BlacklistRules) -> list[pl.
     return out
 
 
+def silent(rules: BlacklistRules) -> tuple[pl.Expr, pl.Expr]:
+    """(condition, reason) of the silent_audio rule over zip-level columns (audio_peak_dbfs,
+    audio_silent_share); the audio feature shards skip what it selects, so both read it here."""
+    cond = (pl.col("audio_peak_dbfs") < rules.min_peak_dbfs) | (
+        pl.col("audio_silent_share") > rules.max_silent_share
+    )
+    reason = pl.format(
+        "song is silent: loudest 0.5 s at {} dBFS (rule: under {}), {} of it under -60 dBFS (rule: over {})",
+        pl.col("audio_peak_dbfs").round(1),
+        pl.lit(rules.min_peak_dbfs),
+        pl.col("audio_silent_share").round(3),
+        pl.lit(rules.max_silent_share),
+    )
+    return cond, reason
+
+
 def _map_rules(manifest: pl.DataFrame, rules: BlacklistRules) -> list[pl.DataFrame]:
     maps = manifest.group_by(_ID).agg(
         pl.col("audio_s").first(),
+        pl.col("audio_peak_dbfs").first(),
+        pl.col("audio_silent_share").first(),
         pl.col("ai").first(),
         pl.col("declared_ai").first(),
         pl.col("automapper").first(),
@@ -121,7 +141,8 @@ def _map_rules(manifest: pl.DataFrame, rules: BlacklistRules) -> list[pl.DataFra
             pl.format(
                 "song is {} s, shorter than {} s", pl.col("audio_s").round(2), pl.lit(rules.min_song_seconds)
             ),
-        )
+        ),
+        ("silent_audio", *silent(rules)),
     ]
     if rules.require_standard_expert:
         checks.append(

@@ -7,7 +7,11 @@ read fresh on every build because BeatSaver records change while zips do not.
 
 A zip that cannot be parsed at all (unsafe or corrupt archive, unreadable map, undecodable
 song, no difficulty) becomes a row of the `rejected` table instead (code + one-line reason);
-`outlier_blacklist` turns those into blacklist rows.
+`outlier_blacklist` turns those into blacklist rows. Nothing one zip holds reaches another: any
+exception while parsing it or assembling its rows rejects that zip alone (`internal_error`, with
+`quarantine.one_line_reason`), every string is made safe for parquet before it is cached, and
+each zip's rows are checked against the schema on their own, so the cache is saved whatever
+failed and a rerun neither parses nor fails again.
 
 Category per difficulty, from that difficulty's requirements + suggestions (Info.dat
 customData), by precedence: "Vivify" -> vivify, else "Noodle Extensions" -> noodle, else
@@ -28,11 +32,13 @@ from typing import Any
 import polars as pl
 
 from automapper_ml.data import rawzips
-from automapper_ml.data.rawzips import ZipEntry, sidecar_path, write_atomic
+from automapper_ml.data.quarantine import one_line_reason, safe_row, safe_text
+from automapper_ml.data.rawzips import ZipEntry, write_atomic
 from automapper_ml.data.sidecar import read_sidecar
 from automapper_ml.data.songid import AudioDecodeError, assign_song_ids, audio_fingerprint, title_artist_key
+from automapper_ml.limits import MAX_REASON_CHARS
 
-MANIFEST_CODE_VERSION = "1"  # bump when parsing or a manifest column's meaning changes
+MANIFEST_CODE_VERSION = "2"  # bump when parsing or a manifest column's meaning changes
 _CHECKPOINT_EVERY = 500  # parsed zips between cache writes, so a crash keeps most of a long parse
 
 CATEGORY_PRECEDENCE = (
@@ -78,6 +84,8 @@ ZIP_SCHEMA: dict[str, pl.DataType] = {
     "info_version": pl.String,
     "audio_s": pl.Float64,
     "audio_fingerprint": pl.String,
+    "audio_peak_dbfs": pl.Float64,  # RMS of the loudest 0.5 s window (songid; -120 = digital silence)
+    "audio_silent_share": pl.Float64,  # share of 0.5 s windows under songid.SILENT_WINDOW_DBFS
 }
 META_SCHEMA: dict[str, pl.DataType] = {
     "ranked": pl.Boolean,  # ss_ranked OR bl_ranked (null when the sidecar states neither)
@@ -122,12 +130,19 @@ def category_of(requirements: tuple[str, ...] | list[str], suggestions: tuple[st
     return "vanilla"
 
 
+PROBLEM_REASONS = {
+    "not_regular_file": "not a regular file (link, folder or device)",
+    "unreadable": "cannot be read",
+}
+
+
 def _error(sha: str, code: str, reason: str) -> dict[str, Any]:
+    first = reason.strip().splitlines()[0] if reason.strip() else code
     return {
         "zip_sha256": sha,
         "code_version": MANIFEST_CODE_VERSION,
         "error_code": code,
-        "error_reason": reason,
+        "error_reason": safe_text(first, MAX_REASON_CHARS),
     }
 
 
@@ -147,10 +162,10 @@ def parse_zip(path: str, sha: str) -> tuple[dict[str, Any], list[dict[str, Any]]
         return _error(sha, exc.code, str(exc) or exc.code), []
     except AudioDecodeError as exc:
         return _error(sha, exc.code, str(exc)), []
-    except Exception as exc:  # a reader bug must not lose the other 14,999 maps; the reason names it
+    except Exception as exc:  # a reader bug (or MemoryError) must not lose the other 14,999 maps
         where = traceback.extract_tb(exc.__traceback__)[-1]
         return _error(
-            sha, "internal_error", f"{type(exc).__name__}: {exc} at {where.name}:{where.lineno}"
+            sha, "internal_error", one_line_reason(exc, f"{name} at {where.name}:{where.lineno}")
         ), []
     if not beatmap.difficulties:
         return _error(sha, "no_difficulties", f"{name}: Info.dat lists no difficulty"), []
@@ -166,6 +181,8 @@ def parse_zip(path: str, sha: str) -> tuple[dict[str, Any], list[dict[str, Any]]
         "info_version": beatmap.info_version,
         "audio_s": summary.seconds,
         "audio_fingerprint": summary.fingerprint,
+        "audio_peak_dbfs": summary.peak_dbfs,
+        "audio_silent_share": summary.silent_share,
     }
     rows = []
     for diff in beatmap.difficulties:
@@ -205,6 +222,18 @@ def parse_zip(path: str, sha: str) -> tuple[dict[str, Any], list[dict[str, Any]]
     return zip_facts, rows
 
 
+def checked(sha: str, zip_facts: dict[str, Any], rows: list[dict[str, Any]]) -> tuple[dict, list]:
+    """One zip's parse result made safe and checked against ZIP_SCHEMA/DIFF_SCHEMA on its own; a
+    result that does not fit becomes that zip's `internal_error` (so the cache always saves)."""
+    try:
+        zip_facts, rows = safe_row(zip_facts), [safe_row(r) for r in rows]
+        pl.DataFrame([zip_facts], schema=ZIP_SCHEMA)
+        pl.DataFrame(rows, schema=DIFF_SCHEMA)
+    except Exception as exc:
+        return _error(sha, "internal_error", one_line_reason(exc, "parse result does not fit the cache")), []
+    return zip_facts, rows
+
+
 def _parse_many(jobs: list[tuple[str, str]], workers: int, on_result: Any) -> None:
     """Call on_result(sha, zip_facts, rows) for each (path, sha); in worker processes when worth it.
 
@@ -222,17 +251,30 @@ def _parse_many(jobs: list[tuple[str, str]], workers: int, on_result: Any) -> No
             futures = {pool.submit(parse_zip, path, sha): sha for sha, path in pending.items()}
             for fut in cf.as_completed(futures):
                 sha = futures[fut]
-                on_result(sha, *fut.result())
+                on_result(sha, *_result_of(fut, sha, pending[sha]))
                 pending.pop(sha, None)
     except cf.process.BrokenProcessPool:
         for sha, path in list(pending.items()):
             try:
                 with cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as solo:
-                    on_result(sha, *solo.submit(parse_zip, path, sha).result())
+                    on_result(sha, *_result_of(solo.submit(parse_zip, path, sha), sha, path))
             except cf.process.BrokenProcessPool:
                 on_result(
                     sha, _error(sha, "parser_crashed", f"{Path(path).name}: the parser process died"), []
                 )
+
+
+def _result_of(fut: cf.Future, sha: str, path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A worker's parse result; a result that cannot come back (unpicklable, MemoryError) is that
+    zip's internal_error. A broken pool is not about one zip: the caller retries what is left."""
+    try:
+        return fut.result()
+    except cf.process.BrokenProcessPool:
+        raise
+    except Exception as exc:
+        return _error(
+            sha, "internal_error", one_line_reason(exc, f"{Path(path).name}: parse result lost")
+        ), []
 
 
 @dataclass(frozen=True)
@@ -263,8 +305,7 @@ class ParseCache:
                 self.diffs.setdefault(row["zip_sha256"], []).append(row)
 
     def put(self, sha: str, zip_facts: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-        self.zips[sha] = zip_facts
-        self.diffs[sha] = rows
+        self.zips[sha], self.diffs[sha] = checked(sha, zip_facts, rows)
 
     def save(self, keep: set[str]) -> None:
         """Write the entries whose sha is in `keep` (zips gone from raw/ are dropped).
@@ -276,6 +317,16 @@ class ParseCache:
         drows = [r for k, rs in self.diffs.items() if k in keep for r in rs]
         write_atomic(self.zips_path, _parquet_bytes(pl.DataFrame(zrows, schema=ZIP_SCHEMA)))
         write_atomic(self.diffs_path, _parquet_bytes(pl.DataFrame(drows, schema=DIFF_SCHEMA)))
+
+
+def cached_zip_facts(cache_dir: Path) -> dict[str, dict[str, Any]]:
+    """sha256 -> zip facts (ZIP_SCHEMA) of every zip the parse cache holds for this code version."""
+    try:
+        table = pl.read_parquet(cache_dir / "parsed_zips.parquet")
+    except Exception:  # absent or damaged: nothing is known yet
+        return {}
+    table = table.filter(pl.col("code_version") == MANIFEST_CODE_VERSION)
+    return {row["zip_sha256"]: row for row in table.iter_rows(named=True)}
 
 
 def _parquet_bytes(df: pl.DataFrame) -> bytes:
@@ -303,9 +354,7 @@ def build_manifest(
 ) -> ManifestBuild:
     """Manifest + rejected tables for `entries` (from `rawzips.scan_raw`), parsing only uncached zips."""
     cache = ParseCache(cache_dir)
-    todo = [
-        (str(raw_dir / e.name), e.sha256) for e in entries if not e.problem and e.sha256 not in cache.zips
-    ]
+    todo = [(str(e.path(raw_dir)), e.sha256) for e in entries if not e.problem and e.sha256 not in cache.zips]
     todo = list(
         dict(((sha, (p, sha)) for p, sha in todo)).values()
     )  # identical bytes under two names: parse once
@@ -328,35 +377,21 @@ def build_manifest(
     rejected, zip_rows, diff_rows = [], [], []
     for e in sorted(entries, key=lambda e: e.name):
         shard = rawzips.shard_of(e.name, shard_count)
-        meta = read_sidecar(sidecar_path(raw_dir, e.name))
-        map_id = meta.pop("map_id", None) or e.stem
-        if e.problem:
-            reason = f"{e.name}: {'not a regular file (link, folder or device)' if e.problem == 'not_regular_file' else 'cannot be read'}"
-            rejected.append(
-                {
-                    "zip_name": e.name,
-                    "zip_sha256": e.sha256,
-                    "shard": shard,
-                    "map_id": map_id,
-                    "code": e.problem,
-                    "reason": reason,
-                }
-            )
+        try:
+            meta = read_sidecar(e.sidecar(raw_dir))
+            map_id = meta.pop("map_id", None) or e.stem
+            facts = {} if e.problem else cache.zips[e.sha256]
+            if e.problem or facts["error_code"] is not None:
+                code = e.problem or facts["error_code"]
+                reason = f"{e.name}: {PROBLEM_REASONS[code]}" if e.problem else facts["error_reason"]
+                rejected.append(_rejected(e, shard, map_id, code, reason))
+                continue
+            zip_row = {"zip_name": e.name, "map_id": map_id, "shard": shard, **facts, **meta}
+            pl.DataFrame([zip_row], schema=_ZIPS_SCHEMA)  # this zip's row fits on its own
+        except Exception as exc:  # one zip's sidecar or cached facts never cost the others
+            rejected.append(_rejected(e, shard, e.stem, "internal_error", one_line_reason(exc, e.name)))
             continue
-        facts = cache.zips[e.sha256]
-        if facts["error_code"] is not None:
-            rejected.append(
-                {
-                    "zip_name": e.name,
-                    "zip_sha256": e.sha256,
-                    "shard": shard,
-                    "map_id": map_id,
-                    "code": facts["error_code"],
-                    "reason": facts["error_reason"],
-                }
-            )
-            continue
-        zip_rows.append({"zip_name": e.name, "map_id": map_id, "shard": shard, **facts, **meta})
+        zip_rows.append(zip_row)
         diff_rows += [{"zip_name": e.name, **r} for r in cache.diffs.get(e.sha256, [])]
 
     song_ids = assign_song_ids(
@@ -367,14 +402,7 @@ def build_manifest(
     )
     zips_df = pl.DataFrame(
         [{**z, "song_id": song_ids[z["zip_name"]]} for z in zip_rows],
-        schema={
-            "zip_name": pl.String,
-            "map_id": pl.String,
-            "shard": pl.String,
-            "song_id": pl.String,
-            **ZIP_SCHEMA,
-            **META_SCHEMA,
-        },
+        schema={"song_id": pl.String, **_ZIPS_SCHEMA},
     ).drop("code_version", "error_code", "error_reason")
     diffs_df = pl.DataFrame(diff_rows, schema={"zip_name": pl.String, **DIFF_SCHEMA}).drop("zip_sha256")
     manifest = (
@@ -390,6 +418,26 @@ def build_manifest(
         zips=len(entries),
         parsed=len(todo),
     )
+
+
+_ZIPS_SCHEMA: dict[str, pl.DataType] = {
+    "zip_name": pl.String,
+    "map_id": pl.String,
+    "shard": pl.String,
+    **ZIP_SCHEMA,
+    **META_SCHEMA,
+}
+
+
+def _rejected(e: ZipEntry, shard: str, map_id: str, code: str, reason: str) -> dict[str, Any]:
+    return {
+        "zip_name": e.name,
+        "zip_sha256": e.sha256,
+        "shard": shard,
+        "map_id": safe_text(map_id),
+        "code": code,
+        "reason": safe_text(reason, MAX_REASON_CHARS),
+    }
 
 
 def check_manifest_schema(df: pl.DataFrame) -> list[str]:

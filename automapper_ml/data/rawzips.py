@@ -7,6 +7,12 @@ cached by (name, size, mtime_ns) so observing 15,000 unchanged zips reads no zip
 
     entries = scan_raw(home / "raw", cache_path)
     fingerprints = shard_fingerprints(entries, shard_count=16)
+
+A zip's key (`ZipEntry.name`, the manifest's `zip_name`, the feature stores' map key) is its
+exact file name: `x.zip` and `x.ZIP` are two maps. A name that is not UTF-8 on disk (a raw 0xE9
+byte) is keyed by `quarantine.safe_name` ("caf\\xe9.zip") and opened by its real name
+(`ZipEntry.fs_name`); in the unlikely case that key is another file's name, a hash of the raw
+bytes goes before the suffix, so two files never share a key.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from automapper_ml.data.quarantine import is_utf8_name, safe_name
+
 MAX_SHARDS = 64
 SIDECAR_MAX_BYTES = 4 * 1024 * 1024  # a BeatSaver record is a few KiB; bigger is not a record
 SHA_CACHE_VERSION = 1
@@ -28,18 +36,24 @@ _HASH_CHUNK = 1024 * 1024
 class ZipEntry:
     """One `*.zip` in raw/ as found on disk."""
 
-    name: str  # file name inside raw/ (no folder)
+    name: str  # the zip's key: its file name inside raw/ (no folder), made valid UTF-8
     size: int  # bytes
     mtime_ns: int
     sha256: str  # hex digest of the bytes; "" when `problem` is set
     sidecar_sha256: str  # hex digest of `<stem>.json`, "" when there is none (or it is too big)
-    problem: str = (
-        ""  # why the file cannot be read as a zip at all ("" when fine): not_regular_file, unreadable
-    )
+    problem: str = ""  # why it cannot be read as a zip at all ("" when fine): not_regular_file, unreadable
+    fs_name: str = ""  # the name as os.listdir gives it, when it differs from `name` (not UTF-8)
 
     @property
     def stem(self) -> str:
         return self.name[:-4]
+
+    def path(self, raw_dir: Path) -> Path:
+        """Where the zip is on disk."""
+        return raw_dir / (self.fs_name or self.name)
+
+    def sidecar(self, raw_dir: Path) -> Path:
+        return sidecar_path(raw_dir, self.fs_name or self.name)
 
 
 def shard_keys(shard_count: int) -> list[str]:
@@ -60,6 +74,25 @@ def list_zip_names(raw_dir: Path) -> list[str]:
     if not raw_dir.is_dir():
         return []
     return sorted(e.name for e in os.scandir(raw_dir) if e.name.lower().endswith(".zip"))
+
+
+def zip_keys(fs_names: list[str]) -> dict[str, str]:
+    """File name as listed -> its key (see the module docstring); distinct names get distinct keys."""
+    keys = {n: n for n in fs_names if is_utf8_name(n)}
+    taken = set(keys.values())
+    for n in sorted(set(fs_names) - set(keys)):
+        key = safe_name(n)
+        if key in taken:
+            tag = hashlib.sha1(os.fsencode(n)).hexdigest()[:8]
+            key = f"{key[:-4]}~{tag}{key[-4:]}"
+        keys[n] = key
+        taken.add(key)
+    return keys
+
+
+def list_zip_keys(raw_dir: Path) -> list[str]:
+    """The keys of `list_zip_names(raw_dir)`, sorted: the zip names the manifest and blacklist use."""
+    return sorted(zip_keys(list_zip_names(raw_dir)).values())
 
 
 def sha256_file(path: Path) -> str:
@@ -120,27 +153,29 @@ def scan_raw(raw_dir: Path, cache_path: Path | None = None) -> list[ZipEntry]:
     cache = _load_sha_cache(cache_path)
     entries: list[ZipEntry] = []
     new_cache: dict[str, list] = {}
-    for name in list_zip_names(raw_dir):
+    keys = zip_keys(list_zip_names(raw_dir))
+    for name, key in sorted(keys.items(), key=lambda kv: kv[1]):
         path = raw_dir / name
+        fs_name = "" if name == key else name
         try:
             st = os.stat(path, follow_symlinks=False)
         except OSError:
             continue  # vanished between listing and stat: it is simply not there any more
         side = _sidecar_sha(raw_dir, name)
         if not stat.S_ISREG(st.st_mode):
-            entries.append(ZipEntry(name, 0, 0, "", side, problem="not_regular_file"))
+            entries.append(ZipEntry(key, 0, 0, "", side, "not_regular_file", fs_name))
             continue
-        cached = cache.get(name)
+        cached = cache.get(key)
         if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns:
             sha = cached[2]
         else:
             try:
                 sha = sha256_file(path)
             except OSError:
-                entries.append(ZipEntry(name, st.st_size, st.st_mtime_ns, "", side, problem="unreadable"))
+                entries.append(ZipEntry(key, st.st_size, st.st_mtime_ns, "", side, "unreadable", fs_name))
                 continue
-        new_cache[name] = [st.st_size, st.st_mtime_ns, sha]
-        entries.append(ZipEntry(name, st.st_size, st.st_mtime_ns, sha, side))
+        new_cache[key] = [st.st_size, st.st_mtime_ns, sha]
+        entries.append(ZipEntry(key, st.st_size, st.st_mtime_ns, sha, side, "", fs_name))
     if cache_path is not None and new_cache != cache:
         payload = {"version": SHA_CACHE_VERSION, "entries": new_cache}
         write_atomic(cache_path, json.dumps(payload, sort_keys=True).encode())

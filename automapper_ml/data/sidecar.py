@@ -2,7 +2,9 @@
 
 Shape: ../shared/spec/beatsaver_api.md. A missing, oversized or malformed sidecar (or any field
 of the wrong type) means "no metadata" for that field, never an error: the zip is the data, the
-record is a hint. Field rules:
+record is a hint. Strings are made safe for parquet (`quarantine.safe_text`: a lone surrogate
+"\\ud800" is kept as its escape), and a number too big for a float (a 401-digit `stats.score`)
+is no number. Field rules:
 - ss_ranked = `ranked`, bl_ranked = `blRanked`; ranked = ss_ranked OR bl_ranked (null if both absent);
 - qualified = `qualified` OR `blQualified`;
 - rating = `stats.score` (0..1); upvotes/downvotes = `stats.upvotes` / `stats.downvotes`;
@@ -19,6 +21,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from automapper_ml.data.quarantine import safe_text
 from automapper_ml.data.rawzips import SIDECAR_MAX_BYTES
 
 META_KEYS = (
@@ -46,13 +49,17 @@ def _int(v: Any) -> int | None:
 
 
 def _float(v: Any) -> float | None:
-    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v)):
-        return float(v)
-    return None
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:  # an integer past ~1.8e308
+        return None
+    return f if math.isfinite(f) else None
 
 
 def _str(v: Any, limit: int = 200) -> str | None:
-    return v[:limit] if isinstance(v, str) else None
+    return safe_text(v, limit) if isinstance(v, str) else None
 
 
 def _either(a: bool | None, b: bool | None) -> bool | None:
@@ -82,16 +89,19 @@ def parse_record(record: Any) -> dict[str, Any]:
     out["ai"] = _either(declared, out["automapper"])
     out["uploaded"] = _str(record.get("uploaded"), 64)
     tags = record.get("tags")
-    out["tags"] = [t[:64] for t in tags if isinstance(t, str)][:64] if isinstance(tags, list) else None
+    out["tags"] = (
+        [safe_text(t, 64) for t in tags if isinstance(t, str)][:64] if isinstance(tags, list) else None
+    )
     return out
 
 
 def read_sidecar(path: Path) -> dict[str, Any]:
-    """`parse_record` of the JSON at `path`; all None when it is missing, too big, not a file or not JSON."""
+    """`parse_record` of the JSON at `path`; all None when it is missing, too big, not a file, not
+    JSON or anything else about it fails (the record is a hint: it never costs the map)."""
     try:
         st = os.stat(path, follow_symlinks=False)
         if not stat.S_ISREG(st.st_mode) or st.st_size > SIDECAR_MAX_BYTES:
             return parse_record(None)
         return parse_record(json.loads(path.read_bytes()))
-    except (OSError, ValueError, RecursionError):
+    except Exception:
         return parse_record(None)

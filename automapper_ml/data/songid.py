@@ -14,6 +14,11 @@ The fingerprint (`audio_fingerprint`): decode with soundfile in blocks (bounded 
 to mono, take the RMS of each 0.5 s window, express it in dB relative to the loudest window,
 quantise to 6 dB steps (floor -60 dB), and hash those steps together with the length in whole
 seconds. Identical audio always gives the same id; it does not try to survive trimming or offsets.
+
+The same pass measures how loud the song is, for the blacklist's `silent_audio` rule: the RMS of
+its loudest window in dBFS (`peak_dbfs`, -120 for digital silence) and the share of windows whose
+RMS is under SILENT_WINDOW_DBFS (`silent_share`). A song longer than MAX_AUDIO_SECONDS by its
+header is refused before any sample is decoded; one whose header under-states it, while decoding.
 """
 
 from __future__ import annotations
@@ -27,10 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
+from automapper_ml.limits import MAX_AUDIO_SECONDS
+
 WINDOW_SECONDS = 0.5  # envelope resolution
 STEP_DB = 6.0  # quantisation step of the envelope
 FLOOR_DB = -60.0  # quieter windows all read as the floor
-MAX_AUDIO_SECONDS = 30 * 60.0  # longer decoded audio is refused (no Beat Saber song is 30 minutes)
+SILENT_WINDOW_DBFS = -60.0  # a window whose RMS is under this counts as silent (silent_share)
+SILENCE_FLOOR_DBFS = -120.0  # what digital silence (all-zero samples) measures
 SAME_SONG_SECONDS = 2.0  # rule (b) length tolerance
 _BLOCK_SECONDS = 30.0
 
@@ -49,6 +57,8 @@ class AudioSummary:
     sample_rate: int
     channels: int
     fingerprint: str  # 16 hex characters
+    peak_dbfs: float  # RMS of the loudest WINDOW_SECONDS window, dB re full scale (>= SILENCE_FLOOR_DBFS)
+    silent_share: float  # share of windows under SILENT_WINDOW_DBFS, 0..1
 
 
 def audio_fingerprint(data: bytes, label: str = "audio") -> AudioSummary:
@@ -58,6 +68,12 @@ def audio_fingerprint(data: bytes, label: str = "audio") -> AudioSummary:
             rate, channels = int(f.samplerate), int(f.channels)
             if rate <= 0 or channels <= 0:
                 raise AudioDecodeError(f"{label}: bad sample rate {rate} or channel count {channels}")
+            if f.frames / rate > MAX_AUDIO_SECONDS:
+                raise AudioDecodeError(
+                    f"{label}: header states {f.frames / rate / 60:.1f} minutes, over the "
+                    f"{MAX_AUDIO_SECONDS / 60:.0f}-minute limit",
+                    code="audio_too_long",
+                )
             window = max(1, int(round(rate * WINDOW_SECONDS)))
             block = window * int(_BLOCK_SECONDS / WINDOW_SECONDS)
             limit = int(MAX_AUDIO_SECONDS * rate)
@@ -90,7 +106,15 @@ def audio_fingerprint(data: bytes, label: str = "audio") -> AudioSummary:
     steps = np.floor(np.maximum(db, FLOOR_DB) / STEP_DB).astype(np.int8)
     h = hashlib.sha256(f"{int(round(seconds))};".encode())
     h.update(steps.tobytes())
-    return AudioSummary(seconds=seconds, sample_rate=rate, channels=channels, fingerprint=h.hexdigest()[:16])
+    dbfs = np.maximum(10.0 * np.log10(np.maximum(env, 1e-30)), SILENCE_FLOOR_DBFS)  # (windows,)
+    return AudioSummary(
+        seconds=seconds,
+        sample_rate=rate,
+        channels=channels,
+        fingerprint=h.hexdigest()[:16],
+        peak_dbfs=float(dbfs.max()),
+        silent_share=float((dbfs < SILENT_WINDOW_DBFS).mean()),
+    )
 
 
 _BRACKETS = re.compile(r"[\(\[\{【（][^\)\]\}】）]*[\)\]\}】）]")
