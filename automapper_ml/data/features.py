@@ -3,7 +3,8 @@
 Two stores, versioned independently (a version bump writes a new store folder, so training
 reading the old snapshot is never disturbed):
 
-- audio store (AUDIO_FEATURES_VERSION), one record per map zip, key = map id:
+- audio store (AUDIO_FEATURES_VERSION), one record per map zip, key = map id (in the asset
+      graph the zip's exact file name, so `x.zip` and `x.ZIP` are two records):
       mel (N_MELS, T) float16, structure (N_STRUCTURE, T) float16, beats (n_beats,) float64
       seconds of every whole beat (map BPM + BPM changes); meta: zip_sha, duration, n_frames.
 - token store (TOKENIZER_VERSION + the frame rule), one record per Standard difficulty,
@@ -19,8 +20,12 @@ reading the old snapshot is never disturbed):
       uses it so a tokenizer change that keeps the onsets keeps its data version).
 
 `process_shard` keeps every record of the previous snapshot whose zip sha is unchanged, reads
-only new or changed zips, and drops deleted ones. A map that cannot be read is skipped and
-reported (ingest's blacklist says why); it never fails the shard.
+only new or changed zips, and drops deleted ones. Nothing one map does reaches another: any
+exception while processing it (MemoryError included) quarantines that map with a one-line
+reason, and so does a record whose arrays do not fit the others of the segment; it never fails
+the shard. An optional `screen` skips maps before they are read: `parse_screen` skips what
+ingest excludes for the zip's bytes alone (a rejected zip, a song over the length limit, a
+silent song), so the audio shards never decode a song the blacklist refuses.
 """
 
 from __future__ import annotations
@@ -30,13 +35,18 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 
 from automapper_ml import audio
+from automapper_ml.data.blacklist import silent
+from automapper_ml.data.ingest_config import BlacklistRules
+from automapper_ml.data.manifest import ZIP_SCHEMA, cached_zip_facts, checked, parse_zip
+from automapper_ml.data.quarantine import one_line_reason
 from automapper_ml.data.store import Record, SnapshotReader, segment_records, write_segment, write_snapshot
-from automapper_ml.formats import BeatMap, MapError, open_map_source, read_map
+from automapper_ml.formats import BeatMap, open_map_source, read_map
 from automapper_ml.tokenizer import TOKENIZER_VERSION, encode_lights, encode_notes
 
 TRAIN_CHARACTERISTICS = ("Standard",)
@@ -57,9 +67,18 @@ AUDIO_FEATURES_VERSION = audio.AUDIO_FEATURES_VERSION
 
 @dataclass(frozen=True, slots=True)
 class ZipEntry:
-    map_id: str  # the zip's stem: unique inside raw/
+    map_id: str  # the map's key in the stores, unique inside raw/ (the assets use the zip's file name)
     path: Path
     sha: str  # sha256 of the zip bytes
+
+
+class Quarantined(NamedTuple):
+    """A map of a shard with no record, and why."""
+
+    map_id: str
+    zip_sha: str
+    rule: str  # the error's code (MapError/AudioError), a parse code, silent_audio or internal_error
+    reason: str  # one line
 
 
 @dataclass
@@ -68,14 +87,16 @@ class ShardResult:
     maps_processed: int  # zips read and processed in this run
     maps_reused: int  # zips whose records came from the previous snapshot
     records: int  # records in the new snapshot
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (map id, one-line reason)
+    failures: list[Quarantined] = field(default_factory=list)  # maps read that failed
+    skipped: list[Quarantined] = field(default_factory=list)  # maps the screen kept from being read
 
 
 def audio_records(entry: ZipEntry) -> list[Record]:
     """Decode the map's audio and compute its features: one record."""
-    source = open_map_source(entry.path)
-    beatmap = read_map(source)
-    samples = audio.load_audio(source.read_bytes(beatmap.audio_filename))
+    with open_map_source(entry.path) as source:
+        beatmap = read_map(source)
+        song = source.read_bytes(beatmap.audio_filename)
+    samples = audio.load_audio(song)
     feats = audio.compute_features(samples)
     timing = beatmap.timing(_standard_or_first(beatmap))
     beats = audio.beat_grid(timing, feats.duration)
@@ -94,7 +115,8 @@ def audio_records(entry: ZipEntry) -> list[Record]:
 
 def token_records(entry: ZipEntry) -> list[Record]:
     """Tokenize every Standard difficulty of the map: one record each."""
-    beatmap = read_map(open_map_source(entry.path))
+    with open_map_source(entry.path) as source:
+        beatmap = read_map(source)
     return [_difficulty_record(entry, beatmap, diff) for diff in beatmap.difficulties
             if diff.characteristic in TRAIN_CHARACTERISTICS and diff.name in DIFFICULTY_INDEX]  # fmt: skip
 
@@ -135,17 +157,48 @@ def _difficulty_record(entry: ZipEntry, beatmap: BeatMap, diff) -> Record:
     )
 
 
+Screen = Callable[[ZipEntry], Quarantined | None]
+
+
+def parse_screen(cache_dir: Path, rules: BlacklistRules) -> Screen:
+    """A screen that skips a zip ingest rejects (its parse code) or whose song is silent (the
+    blacklist's silent_audio rule under `rules`). It reads the zip's parse facts from the parse
+    cache under `cache_dir` (map_manifest's, same bytes and code version) or, when the cache does
+    not hold them yet, parses the zip itself (blocked decoding, header length check first)."""
+    known = cached_zip_facts(cache_dir)
+    condition, reason = silent(rules)
+
+    def screen(entry: ZipEntry) -> Quarantined | None:
+        facts = known.get(entry.sha) or checked(entry.sha, *parse_zip(str(entry.path), entry.sha))[0]
+        if facts["error_code"] is not None:
+            return Quarantined(entry.map_id, entry.sha, facts["error_code"], facts["error_reason"])
+        hit = pl.DataFrame([facts], schema=ZIP_SCHEMA).filter(condition).select(reason)
+        return Quarantined(entry.map_id, entry.sha, "silent_audio", hit.item()) if hit.height else None
+
+    return screen
+
+
+def _layout(records: list[Record]) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Array name -> (dtype, leading dimensions), which one segment's records must share."""
+    layouts = [{k: (v.dtype.str, v.shape[:-1]) for k, v in r.arrays.items()} for r in records]
+    if any(layout != layouts[0] for layout in layouts):
+        raise ValueError(f"the map's records hold differently shaped arrays: {layouts}")
+    return layouts[0] if layouts else {}
+
+
 def process_shard(
     entries: Sequence[ZipEntry],
     store: str | os.PathLike,
     shard: str,
     make_records: Callable[[ZipEntry], list[Record]],
     previous: str | os.PathLike | None = None,
+    screen: Screen | None = None,
 ) -> ShardResult:
     """Bring one shard's snapshot up to date with `entries` (the shard's zips now).
 
-    Records of unchanged zips (same sha) are taken from `previous`; new and changed zips are
-    processed with `make_records`; zips no longer listed disappear."""
+    Records of unchanged zips (same sha) are taken from `previous`; new and changed zips the
+    `screen` lets through are processed with `make_records`; zips no longer listed disappear.
+    Any exception of one map quarantines that map alone (`ShardResult.failures`)."""
     store = Path(store)
     prior_rows: dict[str, pl.DataFrame] = {}
     if previous and Path(previous).exists():
@@ -154,7 +207,9 @@ def process_shard(
         prior_rows = {k[0]: df.drop("_map") for k, df in table.partition_by("_map", as_dict=True).items()}
     keep: list[pl.DataFrame] = []
     fresh: list[Record] = []
-    failures: list[tuple[str, str]] = []
+    fresh_layout: dict[str, tuple[str, tuple[int, ...]]] = {}
+    failures: list[Quarantined] = []
+    skipped: list[Quarantined] = []
     reused = processed = 0
     for entry in sorted(entries, key=lambda e: e.map_id):
         prior = prior_rows.get(entry.map_id)
@@ -163,19 +218,31 @@ def process_shard(
             reused += 1
             continue
         try:
-            fresh += make_records(entry)
-            processed += 1
-        except (MapError, audio.AudioError) as err:
-            failures.append((entry.map_id, f"{err.code}: {err}"))
+            verdict = screen(entry) if screen is not None else None
+            if verdict is not None:
+                skipped.append(verdict)
+                continue
+            records = make_records(entry)
+            layout = _layout(records)
+            if fresh_layout and layout and layout != fresh_layout:
+                raise ValueError(f"record arrays {layout} differ from the shard's {fresh_layout}")
+        except Exception as err:  # MemoryError too: one song too big is that song's problem
+            code = getattr(err, "code", None)
+            rule = code if isinstance(code, str) and code else "internal_error"
+            failures.append(Quarantined(entry.map_id, entry.sha, rule, one_line_reason(err)))
+            continue
+        fresh += records
+        fresh_layout = fresh_layout or layout
+        processed += 1
     frames = list(keep)
     if fresh:
         segment = write_segment(store, fresh)
         frames.append(segment_records(store, segment))
     if not frames:
-        return ShardResult(None, processed, reused, 0, failures)
+        return ShardResult(None, processed, reused, 0, failures, skipped)
     rows = pl.concat(frames, how="diagonal_relaxed")
     snapshot = write_snapshot(store, shard, rows)
-    return ShardResult(snapshot, processed, reused, rows.height, failures)
+    return ShardResult(snapshot, processed, reused, rows.height, failures, skipped)
 
 
 def _standard_or_first(beatmap: BeatMap):

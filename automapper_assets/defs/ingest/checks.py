@@ -11,7 +11,7 @@ from automapper_assets.defs.ingest.assets import (
 )
 from automapper_assets.defs.resources import AutomapperPaths
 from automapper_ml.data.manifest import check_manifest_schema
-from automapper_ml.data.rawzips import list_zip_names
+from automapper_ml.data.rawzips import list_zip_keys
 
 
 @dg.asset_check(asset=map_manifest, blocking=True)
@@ -39,8 +39,9 @@ def blacklist_rows_have_reasons(paths: AutomapperPaths) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=outlier_blacklist)
 def every_zip_accounted_for(paths: AutomapperPaths) -> dg.AssetCheckResult:
-    """Every zip now in raw/ is in the manifest or the blacklist (by file name): nothing silently lost."""
-    raw = set(list_zip_names(paths.raw))
+    """Every zip now in raw/ is in the manifest or the blacklist (by its key, the exact file name
+    made UTF-8): nothing silently lost."""
+    raw = set(list_zip_keys(paths.raw))
     manifest = set(pl.read_parquet(paths.ingest / MANIFEST_FILE, columns=["zip_name"])["zip_name"].to_list())
     blacklist = set(
         pl.read_parquet(paths.ingest / BLACKLIST_FILE, columns=["zip_name"])["zip_name"].to_list()

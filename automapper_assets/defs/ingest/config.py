@@ -12,7 +12,7 @@ from pathlib import Path
 
 from automapper_ml.data.audit import AUDIT_CODE_VERSION
 from automapper_ml.data.blacklist import RULES_VERSION
-from automapper_ml.data.ingest_config import IngestConfig, load_ingest_config, section_hash
+from automapper_ml.data.ingest_config import IngestConfig, canonical_hash, load_ingest_config, section_hash
 from automapper_ml.data.manifest import MANIFEST_CODE_VERSION
 from automapper_ml.data.weights import WEIGHTS_CODE_VERSION
 
@@ -38,6 +38,12 @@ def audit_code_version() -> str:
 
 def weights_code_version() -> str:
     return f"weights-{WEIGHTS_CODE_VERSION}-{section_hash(ingest_config().weights)}"
+
+
+def silence_code_version() -> str:
+    """The silent_audio thresholds: what `audio_features`' screen skips (its code version holds it)."""
+    rules = ingest_config().blacklist
+    return canonical_hash([rules.min_peak_dbfs, rules.max_silent_share])
 
 
 def split_code_version() -> str:
