@@ -142,16 +142,18 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else Path.cwd() / f"{song.stem}.zip"
 
     from automapper_ml.audio import AudioError, load_song
-    from automapper_ml.generation.level import SongAudio, generate_level
-    from automapper_ml.generation.models import ModelLoadError, default_models_dir, load_models
-    from automapper_ml.generation.options import GenerationOptions, PostProcessOptions
 
     # Decoded here, a block at a time, after the header is checked (rate, channels, length): a bad
-    # song fails before the models load, and a long or hi-res one never sits in memory whole.
+    # song fails before torch and the models load, and a long or hi-res one never sits in memory whole.
     try:
         native, rate, mono = load_song(song)
     except AudioError as err:
         raise CommandError(f"{song}: {err}") from err
+
+    from automapper_ml.generation.level import SongAudio, generate_level
+    from automapper_ml.generation.models import ModelLoadError, default_models_dir, load_models
+    from automapper_ml.generation.options import GenerationOptions, PostProcessOptions
+
     title, artist = song_names(song, args.title, args.artist)
     options = GenerationOptions(
         bpm=args.bpm,
