@@ -26,9 +26,9 @@ from automapper_ml.limits import MAX_AUDIO_SECONDS, MIN_SAMPLE_RATE
 REPO = Path(__file__).resolve().parents[2]
 ADDRESS_SPACE = 2 << 30  # RLIMIT_AS for every command run here
 CPU_SECONDS = 300
-# Measured ~320 MiB (interpreter, numpy, scipy, the song's bytes, the Ogg being written); blocks keep
-# it flat in the song's length, where the whole 29-minute 4-channel 96 kHz song was 2.7 GB float32.
-PEAK_RSS = 512 << 20
+# Measured ~155 MiB (interpreter, numpy, scipy, the song's bytes, the Ogg being written) for the
+# 90 s 96 kHz song, whose whole float64 decode alone was 132 MiB; blocks keep it flat in the length.
+PEAK_RSS = 384 << 20
 INFO = {
     "_version": "2.1.0",
     "_songName": "Hostile",
@@ -51,24 +51,34 @@ def _limits() -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))  # a hang ends in a signal
 
 
+# `automapper ARGS`, then the process's own peak RSS (VmHWM: the memory of this program since exec,
+# where wait4's ru_maxrss would also count the pytest process it was forked from) into argv[1].
+_CLI = """
+import sys
+from automapper_ml.cli import main
+code = main(sys.argv[2:])
+with open("/proc/self/status") as status, open(sys.argv[1], "w") as out:
+    out.write(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+sys.exit(code)
+"""
+
+
 def _run(*args: str) -> tuple[int, str, str, int]:
     """(exit status, stdout, stderr, peak RSS in bytes) of `automapper ARGS`; a signal fails the test."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "automapper_ml.cli", *args],
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
+        proc = subprocess.run(
+            [sys.executable, "-c", _CLI, str(peak_file), *args],
             cwd=REPO,
-            stdout=out,
-            stderr=err,
+            capture_output=True,
             text=True,
             preexec_fn=_limits,
             env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+            timeout=600,
         )
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, not every child's
-        proc.returncode = code = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait again
-        out.seek(0), err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    assert code >= 0, f"killed by signal {-code}: {stderr[-2000:]}"
-    return code, stdout, stderr, usage.ru_maxrss * 1024
+        assert proc.returncode >= 0, f"killed by signal {-proc.returncode}: {proc.stderr[-2000:]}"
+        peak = int(peak_file.read_text()) * 1024
+    return proc.returncode, proc.stdout, proc.stderr, peak
 
 
 def _map(folder: Path, info: dict | bytes = INFO, diff: dict | bytes = V3, song: tuple | None = None) -> Path:
