@@ -14,6 +14,12 @@
    unpartitioned assets (DESIGN.md's trap: that would rebuild downstream from one shard).
 5. Print where the outputs are.
 
+One main job per data root (<home>/.automapper.lock; a second one is refused). Before any work,
+runs left in flight by a launcher that died (kill -9, a crash) are marked failed and their pool
+slots freed (automapper_assets/runs.py). SIGTERM or Ctrl-C stops the job within seconds: the run
+in flight ends canceled, its slots are freed, and the exit status is 128 + the signal
+(automapper_assets/launcher.py); the next start resumes.
+
 Adding an asset to the main job = giving it a group in PIPELINE_GROUPS. Assets tagged
 `network` (BeatSaver download) are never run here: the main job works offline.
 """
@@ -27,10 +33,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.observe import observe
 
 from automapper_assets.defs.resources import RAW_ENV, resolve_home
+from automapper_assets.launcher import InProcessLauncher, Stopped
 from automapper_assets.profile import PROFILE_ENV
+from automapper_assets.runs import home_lock, recover_dead_runs
 from automapper_assets.staleness import FRESH, make_resolver, partitions_of
 from automapper_ml.training.profiles import load_profile, profile_names
 
@@ -126,20 +133,18 @@ def _todo(instance: dg.DagsterInstance, defs: dg.Definitions, keys: list[dg.Asse
 CONSOLE_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
-def run_layer(instance: dg.DagsterInstance, defs: dg.Definitions, todo: list[tuple]) -> list[str]:
+def run_layer(launcher: InProcessLauncher, defs: dg.Definitions, todo: list[tuple]) -> list[str]:
     """Materialise one layer: unpartitioned keys in one run, each partition of a partitioned key alone."""
     job = defs.resolve_implicit_global_asset_job_def()
     summaries = []
     whole = [k for k, p in todo if p is None]
     if whole:
-        result = job.execute_in_process(
-            instance=instance, asset_selection=whole, raise_on_error=False, run_config=CONSOLE_LOGS
-        )
+        result = launcher.execute(job, asset_selection=whole, raise_on_error=False, run_config=CONSOLE_LOGS)
         summaries.append(_summary(result, whole, None))
     for key, partition in [(k, p) for k, p in todo if p is not None]:
         # One partitioned asset per run: a partition key must never reach unpartitioned assets.
-        result = job.execute_in_process(
-            instance=instance,
+        result = launcher.execute(
+            job,
             asset_selection=[key],
             partition_key=partition,
             raise_on_error=False,
@@ -168,7 +173,8 @@ def run_pipeline(
     profile: str | None = None,
 ) -> dict:
     """Everything the module docstring lists; returns {'rounds': n, 'materialised': [...], 'home': path}.
-    `raw_dir` and `profile` hold for this call only (the environment is restored afterwards)."""
+    `raw_dir` and `profile` hold for this call only (the environment is restored afterwards).
+    Raises HomeBusy when another main job holds `home`, Stopped on SIGTERM/SIGINT."""
     os.environ["AUTOMAPPER_HOME"] = str(home)  # the paths resource reads it at run time
     saved = {k: os.environ.get(k) for k in (RAW_ENV, PROFILE_ENV)}
     try:
@@ -178,7 +184,8 @@ def run_pipeline(
         if profile:
             load_profile(profile)  # an unknown name fails here, in one line, before anything runs
             os.environ[PROFILE_ENV] = profile  # read once when the definitions load (their code versions)
-        return _run(home, groups, log, demo_config, raw_dir, profile)
+        with home_lock(home):
+            return _run(home, groups, log, demo_config, raw_dir, profile)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -191,6 +198,23 @@ def _run(
     home: Path, groups: Iterable[str], log, demo_config, raw_dir: Path | None, profile: str | None
 ) -> dict:
     instance = prepare_instance(home)
+    recovered = recover_dead_runs(instance, home).line()
+    if recovered:
+        log(recovered)
+    with InProcessLauncher(instance, log) as launcher:
+        return _materialise(launcher, home, groups, log, demo_config, raw_dir, profile)
+
+
+def _materialise(
+    launcher: InProcessLauncher,
+    home: Path,
+    groups: Iterable[str],
+    log,
+    demo_config,
+    raw_dir: Path | None,
+    profile: str | None,
+) -> dict:
+    instance = launcher.instance
     log(ensure_corpus(home, demo_config, raw_dir))
     defs = load_definitions()
     from automapper_assets.defs.training.assets import PROFILE
@@ -204,7 +228,7 @@ def _run(
         f"lighting {PROFILE.lighting}")  # fmt: skip
     from automapper_assets.defs.ingest.raw import raw_map_zips
 
-    observe([raw_map_zips], instance=instance, resources={"paths": _paths_resource(defs)})
+    launcher.observe([raw_map_zips], resources={"paths": _paths_resource(defs)})
     log("observed raw_map_zips")
     keys = pipeline_keys(defs, groups)
     done: list[str] = []
@@ -214,7 +238,7 @@ def _run(
         if not todo:
             break
         rounds += 1
-        for line in run_layer(instance, defs, todo):
+        for line in run_layer(launcher, defs, todo):
             log(line)
             done.append(line)
     if not done:
@@ -251,7 +275,9 @@ def print_outputs(home: Path) -> None:
         mark = "" if path.exists() else "  (missing)"
         print(f"  {label:<17} {path}{mark}")
     print(f"\nbrowse: DAGSTER_HOME={home / 'dagster_home'} AUTOMAPPER_HOME={home} dg dev")
-    print(f"these models (trained on this corpus): .venv/bin/automapper generate SONG --models {home / 'models'}")
+    print(
+        f"these models (trained on this corpus): .venv/bin/automapper generate SONG --models {home / 'models'}"
+    )
     print(
         "a real map for your own song (the models shipped with automapper, trained on real maps):\n"
         "  .venv/bin/automapper generate SONG.mp3 -d Expert ExpertPlus -o song.zip"
@@ -278,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         result = run_pipeline(home, raw_dir=Path(args.raw) if args.raw else None, profile=args.profile)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
+    except Stopped as stop:
+        print(stop.line, file=sys.stderr, flush=True)
+        return stop.exit_code
     print(f"\nmain job done in {time.monotonic() - started:.1f} s, {result['rounds']} layer(s)")
     print_outputs(home)
     return 0
