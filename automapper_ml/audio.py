@@ -18,6 +18,13 @@ The six structure features per frame (rows of `structure_features`), each normal
     3 low_share      share of power below 150 Hz (kick and bass)
     4 high_share     share of power above 5 kHz (hats, cymbals)
     5 section_energy loudness averaged over ~4 s (section level: intro, verse, chorus, breakdown)
+
+Decoding is bounded (automapper_ml.limits): `audio_info` checks the header's sample rate, channels
+and length before a sample is read; `read_blocks` decodes DECODE_BLOCK frames at a time as float32
+(NaN -> 0, +-inf -> +-1); mixing down, resampling (`BlockResampler`, the same bits as one
+resample_poly call) and Vorbis encoding (`encode_ogg_blocks`) work on those blocks, and the STFT
+runs STFT_CHUNK_FRAMES frames at a time (the same bits as one centred STFT). Memory follows the
+output (mono 22,050 Hz features, or a map's song), never the file's native samples.
 """
 
 from __future__ import annotations

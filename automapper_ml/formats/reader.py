@@ -12,6 +12,12 @@ Listed difficulty files that are absent are dropped with a line in `beatmap.unco
 `strict=True` makes any absent file an error, and a map with none of its files is always one.
 When the map states its audio length (BPMInfo.dat/AudioData.dat sample count, v4
 `songDuration`), every difficulty is checked against it with `check_objects_within`.
+
+Every file is bounded before the work it protects (automapper_ml.limits): JSON size, depth and
+integer digits (`jsonvalues.load_json`), objects per difficulty (the JSON array lengths, before
+any object is built) and per map, beats, BPM and tempo regions. Difficulty and characteristic
+names are folded onto the fixed vocabulary (`model.canonical_difficulty/_characteristic`); an
+entry with any other name is skipped with a line in `beatmap.unconverted`.
 """
 
 from __future__ import annotations
