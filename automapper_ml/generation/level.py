@@ -29,7 +29,6 @@ Order of work, and why:
 from __future__ import annotations
 
 import functools
-import io
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -195,23 +194,19 @@ class GenerationResult:
 
 
 def song_audio(source: str | os.PathLike | bytes | np.ndarray, sample_rate: int | None = None) -> SongAudio:
-    """Decode a file (anything soundfile reads) or take an array ((n,) or (n, channels), with
-    `sample_rate`). Raises AudioError with a one-line reason."""
-    import soundfile as sf
+    """Decode a file (anything soundfile reads; `audio.load_song`: header checked against the limits,
+    decoded a block at a time) or take an array ((n,) or (n, channels), with `sample_rate`). Raises
+    AudioError with a one-line reason."""
     from scipy.signal import resample_poly
 
-    if isinstance(source, np.ndarray):
-        if not sample_rate or sample_rate <= 0:
-            raise AudioError("an audio array needs a positive sample_rate")
-        data, rate = np.asarray(source, dtype=np.float32), int(sample_rate)
-        data = data[:, None] if data.ndim == 1 else data
-    else:
-        try:
-            handle = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
-            data, rate = sf.read(handle, dtype="float32", always_2d=True)
-        except Exception as err:  # libsndfile raises several types for garbage input
-            raise AudioError(f"audio cannot be decoded: {' '.join(str(err).split())}") from err
-    if data.ndim != 2 or data.size == 0 or rate <= 0:
+    if not isinstance(source, np.ndarray):
+        native, rate, mono = audio_mod.load_song(source)
+        return SongAudio(native, rate, mono)
+    if not sample_rate or sample_rate <= 0:
+        raise AudioError("an audio array needs a positive sample_rate")
+    data, rate = np.asarray(source, dtype=np.float32), int(sample_rate)
+    data = data[:, None] if data.ndim == 1 else data
+    if data.ndim != 2 or data.size == 0:
         raise AudioError("audio is empty")
     if not np.all(np.isfinite(data)):
         raise AudioError("audio has non-finite samples")
