@@ -6,6 +6,8 @@ layer-by-layer re-materialisation would cascade to. It reads the persistent inst
 <home>/dagster_home in a fresh process that loads the current source, so an edited
 TOKENIZER_VERSION or config shows up exactly as Dagster sees it. Nothing is materialised;
 unless --no-observe, `raw_map_zips` is observed first so new or changed zips count.
+Runs left in flight by a dead launcher are cleaned up first, as the main job does (runs.py); that
+line goes to stderr, so --json stays parseable.
 """
 
 import argparse
@@ -17,6 +19,7 @@ import dagster as dg
 
 from automapper_assets.defs.resources import resolve_home
 from automapper_assets.pipeline import load_definitions, pipeline_keys, prepare_instance
+from automapper_assets.runs import launcher_tags, recover_dead_runs
 from automapper_assets.staleness import cascade, unsynced
 
 # frame_index's data version hashes maps, songs, splits, weights and ONSET positions, never tokens:
@@ -27,6 +30,9 @@ VERSION_STABLE = {dg.AssetKey("frame_index"): {dg.AssetKey("map_tokens")}}
 
 def make_plan(home: Path, observe_raw: bool = True) -> dict:
     instance = prepare_instance(home)
+    recovered = recover_dead_runs(instance, home).line()
+    if recovered:
+        print(recovered, file=sys.stderr)
     defs = load_definitions()
     if observe_raw:
         from dagster._core.definitions.observe import observe
@@ -34,7 +40,8 @@ def make_plan(home: Path, observe_raw: bool = True) -> dict:
         from automapper_assets.defs.ingest.raw import raw_map_zips
         from automapper_assets.defs.resources import AutomapperPaths
 
-        observe([raw_map_zips], instance=instance, resources={"paths": AutomapperPaths(home=str(home))})
+        paths = AutomapperPaths(home=str(home))
+        observe([raw_map_zips], instance=instance, resources={"paths": paths}, tags=launcher_tags())
     keys = pipeline_keys(defs)
     items = unsynced(instance, defs, keys)
     roots = {dg.AssetKey.from_user_string(i.asset) for i in items}
