@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
+import soundfile as sf
 
 from automapper_ml.data import rawzips
 from automapper_ml.data.audit import run_audit
-from automapper_ml.data.blacklist import build_blacklist, trainable
+from automapper_ml.data.blacklist import build_blacklist, silent, trainable
 from automapper_ml.data.ingest_config import BlacklistRules, WeightRules, canonical_hash, parse_ingest_config
 from automapper_ml.data.manifest import build_manifest, category_of, check_manifest_schema
 from automapper_ml.data.sidecar import parse_record
-from automapper_ml.data.songid import assign_song_ids, audio_fingerprint, title_artist_key
+from automapper_ml.data.songid import AudioDecodeError, assign_song_ids, audio_fingerprint, title_artist_key
 from automapper_ml.data.weights import sample_weights
 from automapper_ml.formats.reader import load_map
 from tests.ml.data.ingest_zips import DiffSpec, ogg_bytes, record, write_hostile, write_map_zip
@@ -249,3 +252,101 @@ def test_config_hash_is_canonical(tmp_path):
     assert a == b
     with pytest.raises(ValueError, match="unknown keys"):
         parse_ingest_config({"blacklist": {"min_note": 3}})
+
+
+def _wav(samples: np.ndarray, rate: int = 22050) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, samples.astype(np.float32), rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def test_silence_measures_and_rule():
+    """Digital silence and a song mostly under -60 dBFS are silent_audio; a quiet intro is not."""
+    rate = 22050
+    t = np.arange(30 * rate) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+    intro = tone.copy()
+    intro[: 8 * rate] = 0.0  # 8 of 30 s silent: a long quiet intro, still music
+    hush = tone.copy()
+    hush[: 20 * rate] = 0.0  # 20 of 30 s silent
+    summaries = {
+        "tone": audio_fingerprint(_wav(tone)),
+        "intro": audio_fingerprint(_wav(intro)),
+        "hush": audio_fingerprint(_wav(hush)),
+        "zeros": audio_fingerprint(_wav(np.zeros_like(tone))),
+        "whisper": audio_fingerprint(_wav(tone * 10 ** (-50 / 20))),  # peak ~ -63 dBFS RMS
+    }
+    assert summaries["tone"].peak_dbfs == pytest.approx(-13.5, abs=0.5)  # 0.3 / sqrt(2) RMS
+    assert summaries["tone"].silent_share == 0.0
+    assert summaries["intro"].silent_share == pytest.approx(8 / 30, abs=0.02)
+    assert summaries["zeros"].peak_dbfs == -120.0 and summaries["zeros"].silent_share == 1.0
+    table = pl.DataFrame(
+        {
+            "name": list(summaries),
+            "audio_peak_dbfs": [s.peak_dbfs for s in summaries.values()],
+            "audio_silent_share": [s.silent_share for s in summaries.values()],
+        }
+    )
+    condition, reason = silent(BlacklistRules())
+    hits = table.filter(condition).with_columns(reason.alias("reason"))
+    assert hits["name"].to_list() == ["hush", "zeros", "whisper"]
+    assert all("song is silent" in r for r in hits["reason"])
+
+
+def test_header_over_the_length_limit_is_refused_before_decoding(monkeypatch):
+    from automapper_ml.data import songid
+
+    monkeypatch.setattr(songid, "MAX_AUDIO_SECONDS", 10.0)
+    blocks = []
+    real = sf.SoundFile.blocks
+    monkeypatch.setattr(sf.SoundFile, "blocks", lambda self, *a, **k: blocks.append(1) or real(self, *a, **k))
+    with pytest.raises(AudioDecodeError) as err:
+        audio_fingerprint(_wav(np.zeros(11 * 22050)), "song.wav")
+    assert err.value.code == "audio_too_long" and "header states 0.2 minutes" in str(err.value)
+    assert blocks == []  # nothing was decoded
+
+
+def test_one_zip_failing_anywhere_costs_only_that_zip_and_the_cache_is_saved(tmp_path, monkeypatch):
+    """A parse result that does not fit the schema, or a sidecar read that raises, rejects that zip
+    (internal_error with a one-line reason); the others are in the manifest; a rerun parses nothing."""
+    from automapper_ml.data import manifest as manifest_module
+
+    raw = tmp_path / "raw"
+    for i, name in enumerate(("good", "misfit", "sidecar_bomb")):
+        write_map_zip(raw, name, seed=i + 1)
+    real_parse, real_sidecar = manifest_module.parse_zip, manifest_module.read_sidecar
+
+    def parse_zip(path, sha):
+        facts, rows = real_parse(path, sha)
+        if path.endswith("misfit.zip"):
+            facts["bpm"] = "fast"  # a reader bug: a string where the schema holds a float
+        return facts, rows
+
+    def read_sidecar(path):
+        if path.name == "sidecar_bomb.json":
+            raise MemoryError("sidecar\nsecond line")
+        return real_sidecar(path)
+
+    monkeypatch.setattr(manifest_module, "parse_zip", parse_zip)
+    monkeypatch.setattr(manifest_module, "read_sidecar", read_sidecar)
+    entries = rawzips.scan_raw(raw)
+    first = build_manifest(raw, entries, tmp_path / "cache", 16, workers=1)
+    assert first.manifest["zip_name"].unique().to_list() == ["good.zip"]
+    reasons = dict(zip(first.rejected["zip_name"], first.rejected["reason"], strict=True))
+    assert set(first.rejected["code"]) == {"internal_error"}
+    assert "parse result does not fit the cache" in reasons["misfit.zip"]
+    assert reasons["sidecar_bomb.zip"] == "sidecar_bomb.zip: MemoryError: sidecar"
+    assert check_manifest_schema(first.manifest) == []
+    again = build_manifest(raw, entries, tmp_path / "cache", 16, workers=1)
+    assert again.parsed == 0 and again.rejected.equals(first.rejected)
+
+
+def test_surrogates_reach_the_tables_as_escapes(tmp_path):
+    raw = tmp_path / "raw"
+    write_map_zip(
+        raw, "s", title="A\ud800B", artist="\udfff", sidecar={**record(), "tags": ["x\ud800"]}, seed=1
+    )
+    build = build_manifest(raw, rawzips.scan_raw(raw), tmp_path / "cache", 16, workers=1)
+    row = build.manifest.row(0, named=True)
+    assert (row["title"], row["artist"], row["tags"]) == ("A\\ud800B", "\\udfff", ["x\\ud800"])
+    assert check_manifest_schema(build.manifest) == []
