@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 
+import dagster as dg
 import polars as pl
 import pytest
 
 from automapper_assets.pipeline import run_pipeline
+from automapper_assets.runs import PID_TAG, lock_holder
 from automapper_ml.synth import BROKEN_KINDS, DemoConfig
 from tests.ml.data.ingest_zips import DiffSpec, write_map_zip
 
@@ -54,6 +56,11 @@ def test_main_job_on_demo_corpus(tmp_path, monkeypatch):
     assert first["rounds"] == 3  # manifest -> blacklist -> audit + weights
     assert (tmp_path / "dagster_home" / "dagster.yaml").exists()
     assert os.environ["DAGSTER_HOME"] == str(tmp_path / "dagster_home")
+    # every run names this process as its launcher (automapper_assets/runs.py), none is left in flight
+    runs = dg.DagsterInstance.get().get_runs()
+    assert runs and {r.tags.get(PID_TAG) for r in runs} == {str(os.getpid())}
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    assert lock_holder(tmp_path) is None  # the one-job lock went with the job
 
     manifest = pl.read_parquet(tmp_path / "ingest" / "manifest.parquet")
     blacklist = pl.read_parquet(tmp_path / "ingest" / "blacklist.parquet")
