@@ -22,7 +22,7 @@ class BlacklistRules:
     """Thresholds of `outlier_blacklist` (see automapper_ml/data/blacklist.py for each rule)."""
 
     min_song_seconds: float = 15.0  # decoded audio shorter than this excludes the map
-    min_peak_dbfs: float = -50.0  # silent_audio: the loudest 0.5 s window (RMS, dBFS) is quieter than this
+    min_peak_dbfs: float = -40.0  # silent_audio: the loudest 0.5 s window (RMS, dBFS) is quieter than this
     max_silent_share: float = 0.5  # silent_audio: more than this share of 0.5 s windows under -60 dBFS
     min_notes: int = 20  # fewer colour notes excludes the difficulty
     max_notes_per_minute: float = 2000.0  # notes / duration in minutes above this excludes the difficulty

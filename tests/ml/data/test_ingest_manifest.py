@@ -269,17 +269,21 @@ def test_silence_measures_and_rule():
     intro[: 8 * rate] = 0.0  # 8 of 30 s silent: a long quiet intro, still music
     hush = tone.copy()
     hush[: 20 * rate] = 0.0  # 20 of 30 s silent
+    clicks = np.zeros_like(tone)
+    clicks[:: rate // 2] = 0.5  # one half-scale sample per 0.5 s window: never under -60 dBFS, never music
     summaries = {
         "tone": audio_fingerprint(_wav(tone)),
         "intro": audio_fingerprint(_wav(intro)),
         "hush": audio_fingerprint(_wav(hush)),
         "zeros": audio_fingerprint(_wav(np.zeros_like(tone))),
-        "whisper": audio_fingerprint(_wav(tone * 10 ** (-50 / 20))),  # peak ~ -63 dBFS RMS
+        "whisper": audio_fingerprint(_wav(tone * 10 ** (-30 / 20))),  # loudest window ~ -43.5 dBFS RMS
+        "clicks": audio_fingerprint(_wav(clicks)),
     }
     assert summaries["tone"].peak_dbfs == pytest.approx(-13.5, abs=0.5)  # 0.3 / sqrt(2) RMS
     assert summaries["tone"].silent_share == 0.0
     assert summaries["intro"].silent_share == pytest.approx(8 / 30, abs=0.02)
     assert summaries["zeros"].peak_dbfs == -120.0 and summaries["zeros"].silent_share == 1.0
+    assert summaries["clicks"].silent_share == 0.0 and summaries["clicks"].peak_dbfs < -40.0
     table = pl.DataFrame(
         {
             "name": list(summaries),
@@ -289,7 +293,7 @@ def test_silence_measures_and_rule():
     )
     condition, reason = silent(BlacklistRules())
     hits = table.filter(condition).with_columns(reason.alias("reason"))
-    assert hits["name"].to_list() == ["hush", "zeros", "whisper"]
+    assert hits["name"].to_list() == ["hush", "zeros", "whisper", "clicks"]
     assert all("song is silent" in r for r in hits["reason"])
 
 
