@@ -136,7 +136,7 @@ class InProcessLauncher:
         if self._socks:
             for sock in self._socks:
                 sock.close()
-        if self._signum and exc is not None and not isinstance(exc, KeyboardInterrupt):
+        if self._signum and exc is not None and not isinstance(exc, Stopped):
             raise Stopped(self._signum, self._line) from exc  # the stop, not its side effect
 
     def _on_signal(self, signum: int, frame) -> None:
