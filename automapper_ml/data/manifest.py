@@ -32,11 +32,10 @@ from typing import Any
 import polars as pl
 
 from automapper_ml.data import rawzips
-from automapper_ml.data.quarantine import one_line_reason, safe_row, safe_text
+from automapper_ml.data.quarantine import one_line_reason, reason_text, safe_row, safe_text
 from automapper_ml.data.rawzips import ZipEntry, write_atomic
 from automapper_ml.data.sidecar import read_sidecar
 from automapper_ml.data.songid import AudioDecodeError, assign_song_ids, audio_fingerprint, title_artist_key
-from automapper_ml.limits import MAX_REASON_CHARS
 
 MANIFEST_CODE_VERSION = "2"  # bump when parsing or a manifest column's meaning changes
 _CHECKPOINT_EVERY = 500  # parsed zips between cache writes, so a crash keeps most of a long parse
@@ -137,12 +136,11 @@ PROBLEM_REASONS = {
 
 
 def _error(sha: str, code: str, reason: str) -> dict[str, Any]:
-    first = reason.strip().splitlines()[0] if reason.strip() else code
     return {
         "zip_sha256": sha,
         "code_version": MANIFEST_CODE_VERSION,
         "error_code": code,
-        "error_reason": safe_text(first, MAX_REASON_CHARS),
+        "error_reason": reason_text(reason) or code,
     }
 
 
@@ -436,7 +434,7 @@ def _rejected(e: ZipEntry, shard: str, map_id: str, code: str, reason: str) -> d
         "shard": shard,
         "map_id": safe_text(map_id),
         "code": code,
-        "reason": safe_text(reason, MAX_REASON_CHARS),
+        "reason": reason_text(reason),
     }
 
 

@@ -15,11 +15,15 @@ surrogate escapes) get the same treatment through `safe_name`: raw byte 0xE9 rea
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from automapper_ml.limits import MAX_REASON_CHARS, MAX_TEXT_CHARS
 
 ELLIPSIS = "…"
+_ADDRESS = re.compile(
+    r" (object )?at 0x[0-9a-fA-F]+"
+)  # "<_io.BytesIO object at 0x7f...>": not the same twice
 
 
 def safe_text(text: str, limit: int | None = MAX_TEXT_CHARS) -> str:
@@ -51,8 +55,15 @@ def is_utf8_name(fs_name: str) -> bool:
     return safe_name(fs_name) == fs_name
 
 
+def reason_text(text: str) -> str:
+    """A reason as the tables keep it: its first line, object addresses dropped (so the same failure
+    reads the same every run), safe, at most MAX_REASON_CHARS."""
+    lines = text.strip().splitlines()
+    return safe_text(_ADDRESS.sub("", lines[0]) if lines else "", MAX_REASON_CHARS)
+
+
 def one_line_reason(exc: BaseException, where: str = "") -> str:
-    """`<Type>: <first line of the message>`, prefixed by `where`, safe, at most MAX_REASON_CHARS."""
+    """`<Type>: <first line of the message>`, prefixed by `where`, as `reason_text` keeps it."""
     lines = str(exc).strip().splitlines()
     text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-    return safe_text(f"{where}: {text}" if where else text, MAX_REASON_CHARS)
+    return reason_text(f"{where}: {text}" if where else text)

@@ -44,6 +44,7 @@ class Graph:
     index: pl.DataFrame
     quarantine: pl.DataFrame  # features/quarantine.parquet
     meta: dict[str, dict]  # asset (or "asset[shard]") -> its last materialisation's metadata
+    indexed_all: bool  # the frame index's every_trainable_difficulty_indexed check passed
 
 
 def _write_good(raw: Path) -> None:
@@ -77,12 +78,14 @@ def _run_graph(home: Path, instance: dg.DagsterInstance) -> Graph:
     result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("frame_index")])
     assert result.success
     meta["frame_index"] = _metadata(result, "frame_index")
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     return Graph(
         manifest=pl.read_parquet(home / "ingest" / "manifest.parquet"),
         blacklist=pl.read_parquet(home / "ingest" / "blacklist.parquet"),
         index=pl.read_parquet(home / "features" / "frame_index.parquet"),
         quarantine=pl.read_parquet(home / "features" / "quarantine.parquet"),
         meta=meta,
+        indexed_all=checks["every_trainable_difficulty_indexed"],
     )
 
 
@@ -169,7 +172,7 @@ def test_zip_names_differing_in_case_are_two_maps_that_never_mix(run_twice):
     first, _ = run()
     _assert_own_features(first.index, {"x.zip": (16.0, 27), "x.ZIP": (19.0, 33)})
     assert first.index["song_id"].n_unique() == 2
-    assert first.meta["frame_index"]["quarantined_maps"] == 0
+    assert first.meta["frame_index"]["quarantined_maps"] == 0 and first.indexed_all
 
 
 def test_a_map_that_crashes_its_shard_is_quarantined_and_its_neighbours_keep_their_features(
@@ -208,6 +211,7 @@ def test_a_map_that_crashes_its_shard_is_quarantined_and_its_neighbours_keep_the
         assert graph.meta["frame_index"]["quarantined_maps"] == 1
         assert graph.meta["frame_index"]["quarantined_difficulties"] == 1
         assert boom in graph.meta["frame_index"]["quarantined"]
+        assert not graph.indexed_all
 
 
 def _flac_zeros(seconds: float, rate: int = 8000) -> bytes:
@@ -244,7 +248,7 @@ def test_silent_and_overlong_songs_are_blacklisted_and_never_decoded(run_twice, 
     for name, rule in (("silent.zip", "silent_audio"), ("long.zip", "audio_too_long")):
         meta = first.meta[f"audio_features[{shard_of(name, count)}]"]
         assert meta["skipped"] >= 1 and rule in meta["quarantined"]
-    assert first.meta["frame_index"]["quarantined_maps"] == 0  # blacklisted, so not missing
+    assert first.meta["frame_index"]["quarantined_maps"] == 0 and first.indexed_all  # blacklisted, not lost
 
 
 def test_zip_keys_of_undecodable_names_never_collide(tmp_path):

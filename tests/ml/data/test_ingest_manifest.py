@@ -354,3 +354,11 @@ def test_surrogates_reach_the_tables_as_escapes(tmp_path):
     row = build.manifest.row(0, named=True)
     assert (row["title"], row["artist"], row["tags"]) == ("A\\ud800B", "\\udfff", ["x\\ud800"])
     assert check_manifest_schema(build.manifest) == []
+
+
+def test_reasons_are_one_line_and_the_same_every_run(built):
+    build, _ = built
+    reasons = dict(zip(build.rejected["zip_name"], build.rejected["reason"], strict=True))
+    assert reasons["bad_audio.zip"].startswith("bad_audio.zip: song.egg: cannot decode (LibsndfileError")
+    assert "0x" not in reasons["bad_audio.zip"]  # libsndfile names the BytesIO by its address
+    assert all("\n" not in r and 0 < len(r) <= 300 for r in reasons.values())
