@@ -236,9 +236,16 @@ def flac_bytes(samples: np.ndarray, rate: int, *, title: str | None = None) -> b
     return buf.getvalue()
 
 
-def flac_zeros(seconds: float, rate: int, channels: int) -> bytes:
-    """FLAC of digital silence, written in 10 s blocks (a 29-minute 4-channel 96 kHz file is ~4 s of work)."""
+def flac_zeros(seconds: float, rate: int, channels: int, burst_every: float = 0.0) -> bytes:
+    """FLAC of digital silence, written in 10 s blocks (a 29-minute 4-channel 96 kHz file is ~4 s of
+    work). With `burst_every` (seconds), a 64-sample full-scale square burst that often: every 0.5 s
+    window then peaks near -29 dBFS RMS (not silent), yet the file stays ~6 KB a second, since FLAC
+    codes a constant block in a few bytes."""
     block = np.zeros((rate * 10, channels), dtype=np.int16)
+    if burst_every:
+        square = np.tile(np.array([32767, -32767], dtype=np.int16), 32)
+        for start in range(0, len(block), int(rate * burst_every)):
+            block[start : start + len(square)] = square[: len(block) - start, None]
     total = int(round(seconds * rate))
     buf = io.BytesIO()
     with sf.SoundFile(buf, "w", rate, channels, format="FLAC", subtype="PCM_16") as f:

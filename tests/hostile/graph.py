@@ -2,11 +2,12 @@
 
 `run_graph(raw, work)` (the parent side) runs `python -m tests.hostile.graph PROGRESS STAGE UNIT...`
 three times: the ingest assets in one run; every (audio_features | map_tokens, shard) as its own
-run; then frame_index, after which the child dumps the feature stores' keys. Each child runs on an
+run; then frame_index; then it reads the feature stores' keys (`read_stores`). Each child runs on an
 ephemeral Dagster instance with AUTOMAPPER_HOME/AUTOMAPPER_RAW pointing at the temp folders and
 logs a JSON line when a unit starts and when it ends (with its step failures). The parent caps
 memory (caps.run_capped: a process over the cap is killed alone when it is a worker, so the
-manifest's pool can recover; the whole child when it is the Dagster process) and time (per unit).
+manifest's pool can recover; the whole child when it is the Dagster process; a unit whose process
+peaked over the cap between two polls, by its own ru_maxrss, counts as over it too) and time (per unit).
 A child that dies mid-unit is restarted with the units it had left, so one bad shard never hides
 the others; the dead unit is reported with how it died.
 """
@@ -16,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.hostile.caps import ADDRESS_CAP_TORCH, Outcome, crash_problems, run_capped
+from tests.hostile.caps import ADDRESS_CAP_TORCH, RSS_CAP_MIB, Outcome, crash_problems, run_capped
 
 INGEST = ("map_manifest", "outlier_blacklist", "dataset_audit", "sample_weights")
 FEATURES = ("audio_features", "map_tokens")
@@ -33,9 +35,11 @@ REPO = Path(__file__).resolve().parents[2]
 @dataclass
 class GraphReport:
     home: Path
-    units: dict[str, dict] = field(default_factory=dict)  # unit -> {"success", "failures", "died"}
+    units: dict[str, dict] = field(
+        default_factory=dict
+    )  # unit -> {"success", "failures", "died", "peak_rss_mib"}
     outcomes: list[Outcome] = field(default_factory=list)  # every child process
-    stores: dict = field(default_factory=dict)  # {"audio": {key: n_frames}, "tokens": [key, ...]}
+    stores: dict = field(default_factory=dict)  # read_stores(home), or {"error": ...}
 
     def problems(self) -> list[str]:
         """Every unit that failed or died, and every process killed at a cap."""
@@ -98,16 +102,29 @@ def _stage(report: GraphReport, work: Path, stage: str, units: list[str], env: d
         )
         report.outcomes.append(outcome)
         started = None
+        over = False  # ru_maxrss only grows: the first unit that ends over the cap is the one that crossed it
         for event in _read_progress(progress):
             if event["event"] == "start":
                 started = event["unit"]
-            else:
-                report.units[event["unit"]] = {"success": event["success"], "failures": event["failures"]}
-                started = None
+                continue
+            state = {
+                "success": event["success"],
+                "failures": event["failures"],
+                "peak_rss_mib": event["peak_rss_mib"],
+            }
+            if event["peak_rss_mib"] > RSS_CAP_MIB and not over:
+                over = True
+                state["died"] = (
+                    f"peaked at {event['peak_rss_mib']:.0f} MiB RSS, over the {RSS_CAP_MIB} MiB cap (between polls)"
+                )
+            report.units[event["unit"]] = state
+            started = None
         pending = [u for u in pending if u not in report.units]
         if not pending:
             return
-        how = (crash_problems(outcome) or [f"exit {outcome.returncode}"])[0]
+        how = (crash_problems(outcome) or [f"exit {outcome.returncode}"])[
+            0
+        ] + f" (peak RSS {outcome.peak_rss_mib:.0f} MiB)"
         tail = " | ".join(outcome.stderr.strip().splitlines()[-2:])[:400]
         dead = started or pending[0]
         report.units[dead] = {"success": False, "failures": [], "died": f"{how}; stderr: {tail}"}
@@ -135,10 +152,31 @@ def run_graph(raw: Path, work: Path) -> GraphReport:
     _stage(report, work, "ingest", ["ingest"], env)
     _stage(report, work, "features", [f"{a}:{s}" for s in _shards() for a in FEATURES], env)
     _stage(report, work, "index", ["frame_index"], env)
-    stores = home / "hostile-stores.json"
-    if stores.exists():
-        report.stores = json.loads(stores.read_text())
+    try:
+        report.stores = read_stores(home)
+    except Exception as exc:  # reported by the test, never hidden
+        report.stores = {"error": f"{type(exc).__name__}: {exc}"}
     return report
+
+
+def read_stores(home: Path) -> dict:
+    """{"audio": {key: n_frames}, "tokens": [key, ...]} from the heads of every feature store folder
+    (<home>/features/stores/<audio-...|tokens-...>/heads/<shard>.txt naming a snapshot parquet)."""
+    import polars as pl
+
+    out: dict = {"audio": {}, "tokens": []}
+    for store in sorted((home / "features" / "stores").glob("*")):
+        for head in sorted((store / "heads").glob("*.txt")):
+            name = head.read_text().strip()
+            if not name:
+                continue
+            table = pl.read_parquet(store / "snapshots" / name)
+            if store.name.startswith("audio"):
+                frames = table["n_frames"] if "n_frames" in table.columns else [None] * table.height
+                out["audio"].update(zip(table["key"].to_list(), list(frames)))
+            else:
+                out["tokens"] += table["key"].to_list()
+    return out
 
 
 # ----------------------------------------------------------------------- the child ---------------
@@ -150,17 +188,6 @@ def _error_text(error) -> str:
         error = error.cause
     frame = (error.stack or [""])[-1].strip().splitlines()[0] if error.stack else ""
     return " ".join(error.message.split())[:400] + (f" [{frame}]" if frame else "")
-
-
-def _dump_stores(home: Path) -> None:
-    from automapper_assets.defs.features.stores import audio_store, read_heads, token_store
-    from automapper_assets.defs.resources import AutomapperPaths
-
-    paths = AutomapperPaths(home=str(home))
-    audio = read_heads(audio_store(paths), home, "audio_snapshot", ["n_frames"])
-    tokens = read_heads(token_store(paths), home, "token_snapshot", [])
-    data = {"audio": dict(zip(audio["key"], audio["n_frames"])), "tokens": sorted(tokens["key"])}
-    (home / "hostile-stores.json").write_text(json.dumps(data))
 
 
 def main(argv: list[str]) -> int:
@@ -197,15 +224,11 @@ def main(argv: list[str]) -> int:
                 for e in result.all_events
                 if e.is_step_failure and e.step_failure_data.error is not None
             ]
-            say(event="done", unit=unit, success=result.success, failures=failures)
-        if stage == "index":
-            home = Path(os.environ["AUTOMAPPER_HOME"])
-            try:
-                _dump_stores(home)
-            except Exception as exc:  # reported by the test, never hidden
-                (home / "hostile-stores.json").write_text(
-                    json.dumps({"error": f"{type(exc).__name__}: {exc}"})
-                )
+            peaks = [
+                resource.getrusage(who).ru_maxrss / 1024
+                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+            ]
+            say(event="done", unit=unit, success=result.success, failures=failures, peak_rss_mib=max(peaks))
     return 0
 
 

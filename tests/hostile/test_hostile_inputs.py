@@ -7,7 +7,8 @@ assets (graph.py). A run may succeed with a sane result or fail with exactly one
 never a signal, a traceback, MemoryError or a cap. The graph must finish every step, quarantine
 each hostile zip with a reason or ingest it, pair every song in the frame index with its own
 audio, and write nothing outside its folders; `convert` must write only inside its output.
-Failures name the case, the command and the first offending stderr lines.
+Each (case, command) is a subtest, `SUBFAILED[<case>-<command>]` in the summary, whose message names
+the case, the command and the first offending stderr lines.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ from tests.hostile.corpus import Case, Corpus, Material, build_corpus, case_tabl
 from tests.hostile.graph import GraphReport, run_graph
 from tests.hostile.sweep import SWEEPS, Variant, write_variants
 
-pytestmark = [
-    pytest.mark.xdist_group("hostile"),  # one worker builds the corpus and runs everything once
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the caps read /proc"),
-]
+# Two heavy tests, each running its whole batch once (one subtest per case and command): under
+# pytest-xdist they may run side by side on two workers, each worker building the corpus once (module
+# fixture, ~15 s). An xdist_group mark would not keep them together: with pytest 9.2, xdist 3.8's
+# loadgroup suffix (item._nodeid) is not read (pytest reads Node._id), so --dist loadgroup groups nothing.
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the caps read /proc")
 
 REPO = Path(__file__).resolve().parents[2]
 CLI_SECONDS = 60.0  # per inspect / convert run
@@ -84,7 +86,21 @@ def snapshot(root: Path) -> set[bytes]:
 
 
 def outside(new: set[bytes], allowed: list[bytes]) -> list[bytes]:
+    """The paths of `new` that are neither an allowed path nor inside one."""
     return sorted(p for p in new if not any(p == a or p.startswith(a + b"/") for a in allowed))
+
+
+def attribute(paths: list[bytes], folders: dict[bytes, str]) -> tuple[dict[str, list[bytes]], list[bytes]]:
+    """({label: its paths} for paths inside a run's folder, the rest)."""
+    owned: dict[str, list[bytes]] = {}
+    stray = []
+    for path in paths:
+        owner = next((label for folder, label in folders.items() if path.startswith(folder + b"/")), None)
+        if owner is None:
+            stray.append(path)
+        else:
+            owned.setdefault(owner, []).append(path)
+    return owned, stray
 
 
 # ------------------------------------------------------------------------ fixtures -------------------
@@ -187,15 +203,8 @@ def cli(corpus) -> CliRuns:
     allowed = [os.fsencode(p) for p in outputs.values()]
     allowed += [os.fsencode(Path(j["workdir"]) / n) for j in jobs for n in ("stdout.txt", "stderr.txt")]
     allowed += [os.fsencode(runs / n) for n in ("tmp", "driver", "results.jsonl")]
-    escaped: dict[str, list[bytes]] = {}
-    stray = []
     folders = {os.fsencode(j["workdir"]): j["label"] for j in jobs}
-    for path in outside(new, allowed):
-        owner = next((label for folder, label in folders.items() if path.startswith(folder + b"/")), None)
-        if owner is None:
-            stray.append(path)
-        else:
-            escaped.setdefault(owner, []).append(path)
+    escaped, stray = attribute(outside(new, allowed), folders)
     existed = {p: os.path.lexists(p) for c in CASES for p in c.forbidden}
     return CliRuns(outcomes, outputs, escaped, stray, variants, driver, existed)
 
@@ -206,6 +215,7 @@ class GraphRun:
     manifest: pl.DataFrame | None
     blacklist: pl.DataFrame | None
     index: pl.DataFrame | None
+    quarantine: pl.DataFrame | None  # trainable difficulties the features lack, with why (if written)
     stray: list[bytes]  # new paths outside the graph's folder
     raw_changed: list[str]
 
@@ -234,9 +244,14 @@ def graph(corpus) -> GraphRun:
         return pl.read_parquet(path) if path.exists() else None
 
     return GraphRun(
-        report, read("ingest/manifest.parquet"), read("ingest/blacklist.parquet"),
-        read("features/frame_index.parquet"), outside(new, [os.fsencode(work)]), changed,
-    )  # fmt: skip
+        report,
+        read("ingest/manifest.parquet"),
+        read("ingest/blacklist.parquet"),
+        read("features/frame_index.parquet"),
+        read("features/quarantine.parquet"),
+        outside(new, [os.fsencode(work)]),
+        changed,
+    )
 
 
 # ------------------------------------------------------------------------ the table ------------------
@@ -335,47 +350,48 @@ def _cli_problems(cli: CliRuns, label: str, expect: str, command: str) -> tuple[
     return o, found
 
 
-@pytest.mark.parametrize(
-    "name, command", [pytest.param(c.name, cmd, id=f"{c.name}-{cmd}") for c in CASES for cmd in commands(c)]
-)
-def test_cli(cli, name, command):
-    case = BY_NAME[name]
-    expect = {"inspect": case.expect.inspect, "generate": case.expect.generate}.get(
-        command, case.expect.convert
-    )
-    o, found = _cli_problems(cli, f"{name} {command}", expect, command)
-    found += [f"created {p}" for p in case.forbidden if cli.existed.get(p)]
-    assert not found, describe(o, found) if o else f"{name} {command}: {'; '.join(found)}"
-
-
-@pytest.mark.parametrize("sweep", [s.name for s in SWEEPS])
-def test_numeric_sweep(cli, sweep):
-    variants = [v for v in cli.variants if v.sweep == sweep]
-    bad = []
-    for v in variants:
-        for command in ("inspect", "convert"):
-            o, found = _cli_problems(cli, f"{v.label} {command}", "any", command)
-            if found:
-                bad.append(describe(o, found) if o else f"{v.label} {command}: {'; '.join(found)}")
-    assert not bad, f"{len(bad)} of {2 * len(variants)} runs broke the rules:\n" + "\n".join(bad[:60])
-
-
-def test_cli_writes_nothing_outside_its_runs(cli):
-    assert not crash_problems(cli.driver) and cli.driver.returncode == 0, describe(cli.driver, ["driver"])
-    assert not cli.stray, [os.fsdecode(p) for p in cli.stray[:10]]
+def test_cli_on_every_case_and_sweep(cli, subtests):
+    """inspect, convert (folder; zip where names are attacked) and generate (own songs) of every case,
+    and inspect + convert of every numeric-field variant; one subtest per case and command."""
+    with subtests.test(msg="cli-driver"):
+        assert not crash_problems(cli.driver) and cli.driver.returncode == 0, describe(cli.driver, ["driver"])
+        assert not cli.stray, (
+            f"written outside every run's folder: {[os.fsdecode(p) for p in cli.stray[:10]]}"
+        )
+    for case in CASES:
+        for command in commands(case):
+            with subtests.test(msg=f"{case.name}-{command}"):
+                expect = {"inspect": case.expect.inspect, "generate": case.expect.generate}.get(
+                    command, case.expect.convert
+                )
+                o, found = _cli_problems(cli, f"{case.name} {command}", expect, command)
+                found += [f"created {p}" for p in case.forbidden if cli.existed.get(p)]
+                assert not found, describe(o, found) if o else f"{case.name} {command}: {'; '.join(found)}"
+    for sweep in SWEEPS:
+        with subtests.test(msg=sweep.name):
+            variants = [v for v in cli.variants if v.sweep == sweep.name]
+            bad = []
+            for v in variants:
+                for command in ("inspect", "convert"):
+                    o, found = _cli_problems(cli, f"{v.label} {command}", "any", command)
+                    if found:
+                        bad.append(describe(o, found) if o else f"{v.label} {command}: {'; '.join(found)}")
+            assert not bad, f"{len(bad)} of {2 * len(variants)} runs broke the rules:\n" + "\n".join(bad[:60])
 
 
 # ------------------------------------------------------------------------ ingest + features ----------
 
 
-def name_forms(name: bytes) -> set[str]:
-    """How a zip's file name may appear in a table: raw names need not be UTF-8."""
-    return {
+def name_forms(name: bytes) -> list[str]:
+    """How a zip's file name may appear in a table (raw names need not be UTF-8), in the forms
+    polars can hold (a lone surrogate is not one)."""
+    forms = {
         os.fsdecode(name),
         name.decode("utf-8", "replace"),
         name.decode("latin-1"),
         name.decode("utf-8", "backslashreplace"),
     }
+    return sorted(f for f in forms if f.encode("utf-8", "ignore").decode() == f)
 
 
 def _shard(name: bytes) -> str:
@@ -392,7 +408,7 @@ def graph_problems(case: Case, g: GraphRun) -> list[str]:
         return [f"no manifest/blacklist: ingest {ingest.get('died') or ingest.get('failures')}"]
     found = []
     for name in case.zip_names:
-        forms = sorted(name_forms(name))
+        forms = name_forms(name)
         shard = _shard(name)
         shard_units = [f"{u}: {units[u].get('died') or units[u].get('failures')}" for u in
                        (f"audio_features:{shard}", f"map_tokens:{shard}") if not units.get(u, {}).get("success")]  # fmt: skip
@@ -421,7 +437,13 @@ def graph_problems(case: Case, g: GraphRun) -> list[str]:
             if indexed is None:
                 found.append(f"{where}: no frame index ({units.get('frame_index')})")
             elif indexed.height == 0:
-                found.append(f"{where}: missing from the frame index (blacklist rules: {rules})")
+                lacking = (
+                    []
+                    if g.quarantine is None
+                    else g.quarantine.filter(pl.col("zip_name").is_in(forms))["reason"]
+                )
+                why = f"; features: {lacking[0][:200]}" if len(lacking) else ""
+                found.append(f"{where}: missing from the frame index (blacklist rules: {rules}{why})")
         if indexed is not None and indexed.height and name in case.seconds:
             want = 1 + int(round(case.seconds[name] * FEATURE_RATE)) // HOP_LENGTH
             got = sorted(set(indexed["n_frames"].to_list()))
@@ -429,39 +451,35 @@ def graph_problems(case: Case, g: GraphRun) -> list[str]:
                 found.append(
                     f"{where}: the frame index gives it {got} frames; its own {case.seconds[name]:g} s song has {want}"
                 )
-        if case.no_audio_record and os.fsdecode(name)[:-4] in g.report.stores.get("audio", {}):
+        keys = {*forms, *(f[:-4] for f in forms)}  # store keys: the zip name or its stem
+        if case.no_audio_record and keys & set(g.report.stores.get("audio", {})):
             found.append(f"{where}: its song was decoded into the audio store")
     return found
 
 
 @pytest.mark.slow
-def test_graph_finishes_every_step(graph):
-    problems = graph.report.problems()
-    if "error" in graph.report.stores:
-        problems.append(f"reading the feature stores: {graph.report.stores['error']}")
-    assert not problems, "\n".join(problems)
-
-
-@pytest.mark.slow
-def test_graph_writes_only_its_own_folder(graph):
-    assert not graph.raw_changed, f"raw/ changed: {graph.raw_changed[:10]}"
-    assert not graph.stray, [os.fsdecode(p) for p in graph.stray[:10]]
-
-
-@pytest.mark.slow
-def test_graph_names_only_known_zips(graph):
-    if graph.manifest is None or graph.blacklist is None:
-        pytest.fail(f"no manifest/blacklist: {graph.report.units.get('ingest')}")
-    known = set().union(*(name_forms(n) for c in CASES for n in c.zip_names))
-    seen = set(graph.manifest["zip_name"].to_list()) | set(graph.blacklist["zip_name"].to_list())
-    assert seen <= known, sorted(seen - known)[:10]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", [c.name for c in CASES if c.zip_names])
-def test_graph_case(graph, name):
-    found = graph_problems(BY_NAME[name], graph)
-    assert not found, f"{name} ingest+features: " + "; ".join(found)
+def test_graph_on_every_case(graph, subtests):
+    """Ingest + features over every case at once: each step finishes, nothing is written outside
+    the graph's folder, and each case is quarantined with a reason or ingested with its own audio."""
+    with subtests.test(msg="graph-steps"):
+        problems = graph.report.problems()
+        if "error" in graph.report.stores:
+            problems.append(f"reading the feature stores: {graph.report.stores['error']}")
+        assert not problems, "\n".join(problems)
+    with subtests.test(msg="graph-writes"):
+        assert not graph.raw_changed, f"raw/ changed: {graph.raw_changed[:10]}"
+        assert not graph.stray, (
+            f"written outside the graph's folder: {[os.fsdecode(p) for p in graph.stray[:10]]}"
+        )
+    with subtests.test(msg="graph-names"):
+        assert graph.manifest is not None and graph.blacklist is not None, graph.report.units.get("ingest")
+        known = {f for c in CASES for n in c.zip_names for f in name_forms(n)}
+        seen = set(graph.manifest["zip_name"].to_list()) | set(graph.blacklist["zip_name"].to_list())
+        assert seen <= known, f"tables name zips no case wrote: {sorted(seen - known)[:10]}"
+    for case in CASES:
+        with subtests.test(msg=f"{case.name}-graph"):
+            found = graph_problems(case, graph)
+            assert not found, f"{case.name} ingest+features: " + "; ".join(found)
 
 
 def test_caps_catch_time_memory_and_tracebacks(tmp_path):
@@ -482,3 +500,15 @@ def test_caps_catch_time_memory_and_tracebacks(tmp_path):
     assert "printed a traceback" in judge(run("raise ValueError('x')", timeout_s=20), "any")
     one_line = run("import sys; print('automapper x: bad input', file=sys.stderr); sys.exit(2)", timeout_s=20)
     assert judge(one_line, "err") == [] and judge(one_line, "ok") == ["exit 2, expected success"]
+    run_dir = tmp_path / "run" / "convert"
+    (run_dir / "a" / "b" / "out").mkdir(parents=True)
+    before = snapshot(tmp_path / "run")
+    (run_dir / "a" / "b" / "out" / "Info.dat").write_text("{}")
+    (run_dir / "a" / "escaped").mkdir()  # what ../../escaped/x written from a/b/out would make
+    (tmp_path / "run" / "stray.txt").write_text("x")
+    new = snapshot(tmp_path / "run") - before
+    owned, stray = attribute(
+        outside(new, [os.fsencode(run_dir / "a" / "b" / "out")]), {os.fsencode(run_dir): "c convert"}
+    )
+    assert owned == {"c convert": [os.fsencode(run_dir / "a" / "escaped")]}
+    assert stray == [os.fsencode(tmp_path / "run" / "stray.txt")]
