@@ -40,13 +40,16 @@ class GraphReport:
     )  # unit -> {"success", "failures", "died", "peak_rss_mib"}
     outcomes: list[Outcome] = field(default_factory=list)  # every child process
     stores: dict = field(default_factory=dict)  # read_stores(home), or {"error": ...}
+    shard_zips: dict[str, list[str]] = field(default_factory=dict)  # shard -> the zip names in it
 
     def problems(self) -> list[str]:
         """Every unit that failed or died, and every process killed at a cap."""
         found = []
         for unit, state in self.units.items():
+            shard = unit.split(":")[1] if ":" in unit else ""
+            holds = f" [shard {shard} holds {', '.join(self.shard_zips.get(shard, []))}]" if shard else ""
             if state.get("died"):
-                found.append(f"{unit} died: {state['died']}")
+                found.append(f"{unit} died{holds}: {state['died']}")
             elif not state.get("success"):
                 found.append(
                     f"{unit} failed: {' | '.join(state.get('failures') or ['(no step failure recorded)'])}"
@@ -61,6 +64,13 @@ def _shards() -> list[str]:
     from automapper_ml.data.rawzips import shard_keys
 
     return shard_keys(ingest_config().shard_count)
+
+
+def shard_of_name(name: str) -> str:
+    from automapper_assets.defs.ingest.config import ingest_config
+    from automapper_ml.data.rawzips import shard_of
+
+    return shard_of(name, ingest_config().shard_count)
 
 
 def _read_progress(path: Path) -> list[dict]:
@@ -149,6 +159,11 @@ def run_graph(raw: Path, work: Path) -> GraphReport:
         "WANDB_MODE": "disabled",
     }
     report = GraphReport(home=home)
+    for name in sorted(os.listdir(raw)):
+        if name.lower().endswith(".zip"):
+            report.shard_zips.setdefault(shard_of_name(name), []).append(
+                name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            )
     _stage(report, work, "ingest", ["ingest"], env)
     _stage(report, work, "features", [f"{a}:{s}" for s in _shards() for a in FEATURES], env)
     _stage(report, work, "index", ["frame_index"], env)

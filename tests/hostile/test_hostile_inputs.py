@@ -39,7 +39,7 @@ from tests.hostile.caps import (
     run_capped,
 )
 from tests.hostile.corpus import Case, Corpus, Material, build_corpus, case_table, song_path
-from tests.hostile.graph import GraphReport, run_graph
+from tests.hostile.graph import GraphReport, run_graph, shard_of_name
 from tests.hostile.sweep import SWEEPS, Variant, write_variants
 
 # Two heavy tests, each running its whole batch once (one subtest per case and command): under
@@ -394,13 +394,6 @@ def name_forms(name: bytes) -> list[str]:
     return sorted(f for f in forms if f.encode("utf-8", "ignore").decode() == f)
 
 
-def _shard(name: bytes) -> str:
-    from automapper_assets.defs.ingest.config import ingest_config
-    from automapper_ml.data.rawzips import shard_of
-
-    return shard_of(os.fsdecode(name), ingest_config().shard_count)
-
-
 def graph_problems(case: Case, g: GraphRun) -> list[str]:
     units = g.report.units
     ingest = units.get("ingest", {})
@@ -409,7 +402,7 @@ def graph_problems(case: Case, g: GraphRun) -> list[str]:
     found = []
     for name in case.zip_names:
         forms = name_forms(name)
-        shard = _shard(name)
+        shard = shard_of_name(os.fsdecode(name))
         shard_units = [f"{u}: {units[u].get('died') or units[u].get('failures')}" for u in
                        (f"audio_features:{shard}", f"map_tokens:{shard}") if not units.get(u, {}).get("success")]  # fmt: skip
         where = f"{os.fsdecode(name)!r}" + (f" (its shard: {'; '.join(shard_units)})" if shard_units else "")
