@@ -78,3 +78,14 @@ MAX_AUDIO_SECONDS = 30 * 60.0
 MAX_TEXT_CHARS = 1000
 # A quarantine reason: the exception's type name and the first line of its message.
 MAX_REASON_CHARS = 300
+
+# -- generation: what `automapper generate` maps (generation/level.py) -----------------------------
+
+# A song shorter than this is no song to map (a jingle or a cut file): refused with one line, as the
+# ingest group excludes maps under `min_song_seconds` (15 s) from training.
+MIN_GENERATE_SECONDS = 5.0
+# A song whose loudest 0.5 s window (RMS) is quieter than this is silence: refused with one line,
+# never a map of notes on noise. The ingest group's silent_audio rule uses the same figure
+# (configs/ingest.toml `min_peak_dbfs`); the real corpus's quietest song peaks at -18.6 dBFS.
+SILENT_PEAK_DBFS = -40.0
+SILENCE_WINDOW_SECONDS = 0.5

@@ -61,6 +61,7 @@ from automapper_ml.generation.tempo import (
     snap_beats,
     user_tempo,
 )
+from automapper_ml.limits import MIN_GENERATE_SECONDS, SILENCE_WINDOW_SECONDS, SILENT_PEAK_DBFS
 from automapper_ml.models.lighting import LightingOptions, generate_lights
 from automapper_ml.tokenizer import (
     MAX_BEAT,
@@ -217,6 +218,22 @@ def song_audio(source: str | os.PathLike | bytes | np.ndarray, sample_rate: int 
     return SongAudio(data, int(rate), np.ascontiguousarray(mono, dtype=np.float32))
 
 
+def check_mappable(mono: np.ndarray) -> None:
+    """Raise AudioError (one line) for a song too short or too quiet to map (limits.MIN_GENERATE_SECONDS,
+    SILENT_PEAK_DBFS): mono float32 at SAMPLE_RATE."""
+    seconds = len(mono) / SAMPLE_RATE
+    if seconds < MIN_GENERATE_SECONDS:
+        raise AudioError(f"the song is {seconds:.1f} s long; automapper maps songs of at least "
+                         f"{MIN_GENERATE_SECONDS:g} s")  # fmt: skip
+    window = max(1, int(SILENCE_WINDOW_SECONDS * SAMPLE_RATE))
+    whole = len(mono) // window * window
+    energy = (mono[:whole].astype(np.float64).reshape(-1, window) ** 2).mean(axis=1)  # (windows,)
+    peak = 10.0 * np.log10(max(float(energy.max()), 1e-30))
+    if peak < SILENT_PEAK_DBFS:
+        raise AudioError(f"the song is silent (its loudest {SILENCE_WINDOW_SECONDS:g} s is {max(peak, -120):.0f} "
+                         f"dBFS, under {SILENT_PEAK_DBFS:g}); no map was written")  # fmt: skip
+
+
 def snapped_onsets(
     times: np.ndarray, alignment: BeatAlignment, subdivisions: Sequence[int], duration_seconds: float
 ) -> np.ndarray:
@@ -292,6 +309,7 @@ def generate_level(
     t0 = time.perf_counter()
     tick("decoding audio")
     song = audio if isinstance(audio, SongAudio) else song_audio(audio, sample_rate)
+    check_mappable(song.mono)
     seconds["decode"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

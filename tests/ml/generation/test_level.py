@@ -289,3 +289,24 @@ def test_up_down_heavy_difficulty_is_decoded_again_with_a_stronger_bias(setup, m
     generate_level(song, ["Expert"], GenerationOptions(), models=loaded, seed=2,
                    decoding=DECODING, lighting=LIGHTING)  # fmt: skip
     assert seen == pytest.approx([base])
+
+
+def test_too_short_or_silent_songs_are_refused_in_one_line(setup):
+    """A 1-second song and 20 s of digital silence (or faint hiss at -60 dBFS) are AudioErrors before
+    any model runs, never a map of notes on nothing; a quiet but real song (-30 dBFS) still maps."""
+    from automapper_ml.generation.level import check_mappable
+    from automapper_ml.limits import MIN_GENERATE_SECONDS, SILENT_PEAK_DBFS
+
+    song, _, models = setup
+    rate = 22050
+    with pytest.raises(AudioError, match=f"at least {MIN_GENERATE_SECONDS:g} s"):
+        generate_level(np.zeros(rate, dtype=np.float32) + 0.1, ["Expert"], models=models, sample_rate=rate)
+    with pytest.raises(AudioError, match="silent"):
+        generate_level(np.zeros(20 * rate, dtype=np.float32), ["Expert"], models=models, sample_rate=rate)
+    hiss = np.random.default_rng(0).normal(0, 10 ** (-60 / 20), 20 * rate).astype(np.float32)
+    with pytest.raises(AudioError, match=f"under {SILENT_PEAK_DBFS:g}"):
+        check_mappable(hiss)
+    quiet = load_audio(song) * np.float32(
+        10 ** (-30 / 20) / max(1e-9, float(np.sqrt((load_audio(song) ** 2).mean())))
+    )
+    check_mappable(quiet)  # no error
