@@ -23,7 +23,9 @@ Decoding is bounded (automapper_ml.limits): `audio_info` checks the header's sam
 and length before a sample is read; `read_blocks` decodes DECODE_BLOCK frames at a time as float32
 (NaN -> 0, +-inf -> +-1); mixing down, resampling (`BlockResampler`, the same bits as one
 resample_poly call) and Vorbis encoding (`encode_ogg_blocks`) work on those blocks, and the STFT
-runs STFT_CHUNK_FRAMES frames at a time (the same bits as one centred STFT). Memory follows the
+runs STFT_CHUNK_FRAMES frames at a time (the same bits as one centred STFT); `compute_features` takes
+its mel and band sums chunk by chunk, never holding the spectrogram whole (29 minutes of audio:
+peak 1.84 -> 1.36 GB). Memory follows the
 output (mono 22,050 Hz features, or a map's song), never the file's native samples.
 """
 
@@ -60,7 +62,7 @@ F_MIN = 30.0
 F_MAX = SAMPLE_RATE / 2
 FRAME_SECONDS = HOP_LENGTH / SAMPLE_RATE  # 11.6 ms
 FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # 86.13
-STFT_CHUNK_FRAMES = 1 << 14  # frames per STFT call (3 min of audio, ~130 MB of complex spectrum)
+STFT_CHUNK_FRAMES = 1 << 12  # frames per STFT call (47 s of audio, ~34 MB of complex spectrum)
 N_STRUCTURE = 6
 STRUCTURE_NAMES = ("loudness", "onset_strength", "centroid", "low_share", "high_share", "section_energy")
 AUDIO_SUFFIXES = (".egg", ".ogg", ".wav", ".flac", ".mp3")
@@ -420,6 +422,17 @@ def power_spectrogram(samples: np.ndarray) -> np.ndarray:
     Computed STFT_CHUNK_FRAMES frames at a time over the reflect-padded signal (what a centred STFT
     frames), so the complex spectrum of a long song never exists whole; the result is the same bit
     for bit as one centred torch.stft call (tests/ml/test_audio.py)."""
+    n_frames = n_frames_for(len(samples))
+    # Column-major, like torch.stft's own output: numpy's per-frame sums then add in the same order.
+    power = np.empty((N_FFT // 2 + 1, n_frames), dtype=np.float32, order="F")
+    for chunk, part in power_chunks(samples):
+        power[:, chunk] = part
+    return power
+
+
+def power_chunks(samples: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """(frames, power (N_FFT // 2 + 1, len(frames)) float32, column-major) for each `_frame_chunks`
+    slice: `power_spectrogram` a chunk at a time, for callers that never need it whole."""
     import torch
 
     x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
@@ -427,14 +440,10 @@ def power_spectrogram(samples: np.ndarray) -> np.ndarray:
         x = torch.nn.functional.pad(x, (0, N_FFT // 2 + 1 - x.numel()))
     padded = torch.nn.functional.pad(x[None, None], (N_FFT // 2, N_FFT // 2), mode="reflect")[0, 0]
     window = torch.from_numpy(_window())
-    n_frames = n_frames_for(len(samples))
-    # Column-major, like torch.stft's own output: numpy's per-frame sums then add in the same order.
-    power = np.empty((N_FFT // 2 + 1, n_frames), dtype=np.float32, order="F")
-    for chunk in _frame_chunks(n_frames):
+    for chunk in _frame_chunks(n_frames_for(len(samples))):
         segment = padded[chunk.start * HOP_LENGTH : (chunk.stop - 1) * HOP_LENGTH + N_FFT]
         spec = torch.stft(segment, N_FFT, HOP_LENGTH, window=window, center=False, return_complex=True)
-        power[:, chunk] = (spec.real.square() + spec.imag.square()).numpy()
-    return power
+        yield chunk, np.asfortranarray((spec.real.square() + spec.imag.square()).numpy())
 
 
 def _frame_chunks(n_frames: int) -> list[slice]:
@@ -448,36 +457,49 @@ def _frame_chunks(n_frames: int) -> list[slice]:
 
 
 def log_mel(power: np.ndarray) -> np.ndarray:
-    """(N_MELS, T) log10 mel power from a power spectrogram."""
-    mel = _mel_filters(SAMPLE_RATE, N_FFT, N_MELS) @ power
+    """(N_MELS, T) log10 mel power from a power spectrogram, `_frame_chunks` frames per product: the
+    BLAS product's last bits depend on its width, so the whole-song and the chunked `compute_features`
+    multiply the same blocks and agree bit for bit."""
+    filters = _mel_filters(SAMPLE_RATE, N_FFT, N_MELS)
+    mel = np.empty((N_MELS, power.shape[1]), dtype=np.float32)
+    for chunk in _frame_chunks(power.shape[1]):
+        mel[:, chunk] = filters @ power[:, chunk]
     return np.log10(np.maximum(mel, 1e-10)).astype(np.float32)
 
 
 def structure_features(power: np.ndarray, mel_db: np.ndarray) -> np.ndarray:
     """(N_STRUCTURE, T) per-frame features described in the module docstring."""
-    freqs = np.linspace(0, SAMPLE_RATE / 2, power.shape[0], dtype=np.float32)
-    total = power.sum(axis=0) + 1e-10
+    sums = np.empty((4, power.shape[1]), dtype=np.float32)
+    for chunk in _frame_chunks(power.shape[1]):
+        sums[:, chunk] = _band_sums(power[:, chunk])
+    return _structure(sums, mel_db)
+
+
+def _band_sums(part: np.ndarray) -> np.ndarray:
+    """(4, k) per-frame sums of a power chunk (N_FFT // 2 + 1, k): total, frequency-weighted, under
+    150 Hz, over 5 kHz (each frame's column adds alone: the same bits in any chunking)."""
+    freqs = np.linspace(0, SAMPLE_RATE / 2, part.shape[0], dtype=np.float32)
+    return np.stack(
+        [part.sum(axis=0), (freqs[:, None] * part).sum(axis=0), part[freqs < 150].sum(axis=0),
+         part[freqs > 5000].sum(axis=0)]
+    )  # fmt: skip
+
+
+def _structure(sums: np.ndarray, mel_db: np.ndarray) -> np.ndarray:
+    """structure_features from the per-frame `_band_sums` (4, T) and the log-mel (N_MELS, T)."""
+    total = sums[0] + 1e-10
     rms_db = 10 * np.log10(total / N_FFT + 1e-10)
     loudness = np.clip((rms_db - rms_db.max()) / 60.0, -1.0, 0.0)
 
     flux = np.maximum(np.diff(mel_db, axis=1, prepend=mel_db[:, :1]), 0.0).mean(axis=0)
     onset = np.clip(flux / (np.percentile(flux, 99) + 1e-6), 0.0, 2.0)
 
-    # Per-frame band sums, STFT_CHUNK_FRAMES frames at a time: their temporaries would otherwise be
-    # as large as the spectrogram (the same sums, bit for bit: each frame's column adds alone).
-    weighted, low, high = (np.empty(power.shape[1], dtype=np.float32) for _ in range(3))
-    for chunk in _frame_chunks(power.shape[1]):
-        part = power[:, chunk]
-        weighted[chunk] = (freqs[:, None] * part).sum(axis=0)
-        low[chunk] = part[freqs < 150].sum(axis=0)
-        high[chunk] = part[freqs > 5000].sum(axis=0)
-
-    centroid_hz = weighted / total
+    centroid_hz = sums[1] / total
     lo, hi = np.log2(F_MIN), np.log2(F_MAX)
     centroid = np.clip((np.log2(np.maximum(centroid_hz, F_MIN)) - lo) / (hi - lo), 0.0, 1.0)
 
-    low_share = low / total
-    high_share = high / total
+    low_share = sums[2] / total
+    high_share = sums[3] / total
 
     width = max(1, int(round(4.0 * FRAMES_PER_SECOND)))
     kernel = np.ones(width, dtype=np.float32) / width
@@ -489,12 +511,18 @@ def structure_features(power: np.ndarray, mel_db: np.ndarray) -> np.ndarray:
 
 
 def compute_features(samples: np.ndarray) -> AudioFeatures:
-    """Log-mel and structure features of mono SAMPLE_RATE audio."""
-    power = power_spectrogram(samples)
-    mel = log_mel(power)
-    return AudioFeatures(
-        mel=mel, structure=structure_features(power, mel), duration=len(samples) / SAMPLE_RATE
-    )
+    """Log-mel and structure features of mono SAMPLE_RATE audio, a chunk of frames at a time: the
+    power spectrogram (1025 x T float32: 640 MB for 30 minutes) never exists whole. The same bits
+    as `log_mel` and `structure_features` over `power_spectrogram` (tests/ml/test_audio_decoding.py)."""
+    n_frames = n_frames_for(len(samples))
+    mel = np.empty((N_MELS, n_frames), dtype=np.float32)
+    sums = np.empty((4, n_frames), dtype=np.float32)
+    filters = _mel_filters(SAMPLE_RATE, N_FFT, N_MELS)
+    for chunk, part in power_chunks(samples):
+        mel[:, chunk] = filters @ part
+        sums[:, chunk] = _band_sums(part)
+    mel = np.log10(np.maximum(mel, 1e-10)).astype(np.float32)
+    return AudioFeatures(mel=mel, structure=_structure(sums, mel), duration=len(samples) / SAMPLE_RATE)
 
 
 def beat_grid(timing, duration: float) -> np.ndarray:

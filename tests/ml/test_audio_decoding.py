@@ -84,6 +84,10 @@ def test_chunked_stft_is_one_centred_stft_bit_for_bit(frames, extra, monkeypatch
         audio.structure_features(chunked, audio.log_mel(chunked)),
         audio.structure_features(whole, audio.log_mel(whole)),
     )
+    # compute_features never holds the spectrogram whole, and gives the same bits
+    feats = audio.compute_features(x)
+    assert np.array_equal(feats.mel, audio.log_mel(whole))
+    assert np.array_equal(feats.structure, audio.structure_features(whole, audio.log_mel(whole)))
 
 
 @pytest.mark.parametrize(
