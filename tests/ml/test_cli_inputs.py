@@ -22,6 +22,7 @@ from automapper_ml import cli
 from automapper_ml.cli import main
 from automapper_ml.formats import load_map
 from automapper_ml.limits import MAX_AUDIO_SECONDS, MIN_SAMPLE_RATE
+from tests.ml.formats.minimal import INFO, V3
 
 REPO = Path(__file__).resolve().parents[2]
 ADDRESS_SPACE = 2 << 30  # RLIMIT_AS for every command run here
@@ -29,21 +30,6 @@ CPU_SECONDS = 300
 # Measured ~155 MiB (interpreter, numpy, scipy, the song's bytes, the Ogg being written) for the
 # 90 s 96 kHz song, whose whole float64 decode alone was 132 MiB; blocks keep it flat in the length.
 PEAK_RSS = 384 << 20
-INFO = {
-    "_version": "2.1.0",
-    "_songName": "Hostile",
-    "_beatsPerMinute": 120,
-    "_songFilename": "song.egg",
-    "_difficultyBeatmapSets": [
-        {
-            "_beatmapCharacteristicName": "Standard",
-            "_difficultyBeatmaps": [
-                {"_difficulty": "Expert", "_difficultyRank": 7, "_beatmapFilename": "Expert.dat"}
-            ],
-        }
-    ],
-}
-V3 = {"version": "3.3.0", "colorNotes": [{"b": 4, "x": 1, "y": 0, "c": 0, "d": 1}]}
 
 
 def _limits() -> None:

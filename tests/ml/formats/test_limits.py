@@ -31,22 +31,7 @@ from automapper_ml.limits import (
     MIN_BPM,
     MIN_SAMPLE_RATE,
 )
-
-INFO = {
-    "_version": "2.1.0",
-    "_songName": "Bounds",
-    "_beatsPerMinute": 120,
-    "_songFilename": "song.egg",
-    "_difficultyBeatmapSets": [
-        {
-            "_beatmapCharacteristicName": "Standard",
-            "_difficultyBeatmaps": [
-                {"_difficulty": "Expert", "_difficultyRank": 7, "_beatmapFilename": "Expert.dat"}
-            ],
-        }
-    ],
-}
-V3 = {"version": "3.3.0", "colorNotes": [{"b": 4, "x": 1, "y": 0, "c": 0, "d": 1}]}
+from tests.ml.formats.minimal import INFO, V3
 
 
 def _map(folder: Path, info: dict | bytes = INFO, diff: dict | bytes = V3, **extra: dict) -> Path:

@@ -27,23 +27,9 @@ from automapper_ml.formats.reader import load_map
 from automapper_ml.formats.v4 import parse_info_v4
 from automapper_ml.formats.writer import map_documents, write_map
 from automapper_ml.formats.writer_v3 import difficulty_filename
+from tests.ml.formats.minimal import INFO, V3
 
 HOSTILE = ["../../escaped/rel_", "/tmp/abs_", "..\\..\\win_", "Expert/../../x", "C:evil", "Expert\x00"]
-INFO = {
-    "_version": "2.1.0",
-    "_songName": "Names",
-    "_beatsPerMinute": 120,
-    "_songFilename": "song.egg",
-    "_difficultyBeatmapSets": [
-        {
-            "_beatmapCharacteristicName": "Standard",
-            "_difficultyBeatmaps": [
-                {"_difficulty": "Expert", "_difficultyRank": 7, "_beatmapFilename": "Expert.dat"}
-            ],
-        }
-    ],
-}
-V3 = {"version": "3.3.0", "colorNotes": [{"b": 4, "x": 1, "y": 0, "c": 0, "d": 1}]}
 
 
 def _info(characteristic: str = "Standard", difficulty: str = "Expert", extra: bool = False) -> dict:
