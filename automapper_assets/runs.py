@@ -8,15 +8,21 @@ time as tags (`launcher_tags`), and `recover_dead_runs` runs before any new work
 launcher is gone is marked failed and its pool slots are freed. Runs launched on another host are
 left alone. `home_lock` keeps a second main job off the same data root while one is alive; the OS
 drops the flock when its holder dies, so a killed job never blocks the next one.
+
+`holds_pool` backs the `gpu` pool with a flock in the instance folder. Dagster's pool claim on
+sqlite is not atomic across processes (its SELECT ... FOR UPDATE is a plain SELECT there), so two
+runs whose training steps ask for the one slot in the same instant can both get it; the flock makes
+the second step wait on this host whatever the storage does.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +34,7 @@ HOST_TAG = "automapper/host"
 PID_TAG = "automapper/pid"
 PID_STARTED_TAG = "automapper/pid_started"  # clock ticks since boot: a reused PID does not match
 LOCK_FILE = ".automapper.lock"
+POOL_LOCK_LOG_S = 60.0  # a step waiting on a pool's flock says so once a minute
 LOCK_WAIT_S = 1.0  # `automapper plan` probes the lock for an instant; a starting job retries past that
 # A run without launcher tags (an older version, or `dagster dev`) that never logged its PID is
 # only called dead after this long, as run monitoring's start_timeout_seconds does (dagster.yaml).
@@ -253,3 +260,68 @@ def lock_holder(home: Path) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+@contextmanager
+def pool_lock(
+    root: Path, pool: str, limit: int = 1, say: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold one of <root>/.pool-<pool>-<i>.lock, i < limit (flock, this PID in it), while a step uses
+    the pool: a counting semaphore of `limit` that waits for a free lock."""
+    root.mkdir(parents=True, exist_ok=True)
+    fds = [
+        os.open(root / f".pool-{pool}-{i}.lock", os.O_RDWR | os.O_CREAT, 0o644) for i in range(max(1, limit))
+    ]
+    try:
+        start = last = time.monotonic()
+        held = None
+        while held is None:
+            for fd in fds:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    held = fd
+                    break
+                except BlockingIOError:
+                    continue
+            if held is not None:
+                break
+            now = time.monotonic()
+            if say is not None and now - last >= POOL_LOCK_LOG_S:
+                pids = [pid for pid in map(_read_pid, fds) if pid]
+                who = f"pid {', '.join(map(str, pids))}" if pids else "another process"
+                say(f"has waited {(now - start) / 60:.1f} min for the {pool} pool's lock (held by {who})")
+                last = now
+            time.sleep(0.2)
+        os.ftruncate(held, 0)
+        os.pwrite(held, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)  # closing drops the flock; a killed holder's lock goes with its process
+
+
+def pool_limit(instance: dg.DagsterInstance, pool: str) -> int | None:
+    """The pool's configured limit (not its slot count, which a racing first use can double); None: unlimited."""
+    try:
+        return instance.event_log_storage.get_concurrency_info(pool).limit
+    except Exception:  # storage without pools: dagster.yaml's default of 1
+        return 1
+
+
+def holds_pool(pool: str) -> Callable:
+    """Decorate an asset function of pool `pool`: its body runs under `pool_lock` in the instance folder,
+    with as many locks as the pool's limit (`dagster instance concurrency set gpu N` for N GPUs)."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(context: dg.AssetExecutionContext, *args: object, **kwargs: object) -> object:
+            limit = pool_limit(context.instance, pool)
+            if limit is None:  # no limit configured anywhere: nothing to wait for
+                return fn(context, *args, **kwargs)
+            root = Path(context.instance.root_directory)
+            with pool_lock(root, pool, limit, say=context.log.info):
+                return fn(context, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

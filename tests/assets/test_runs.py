@@ -32,6 +32,7 @@ from automapper_assets.runs import (
     home_lock,
     launcher_tags,
     lock_holder,
+    pool_lock,
     recover_dead_runs,
     short,
 )
@@ -198,6 +199,44 @@ def test_lock_refuses_a_second_job_and_is_free_after_sigkill(tmp_path, monkeypat
     assert lock_holder(tmp_path) is None
     with home_lock(tmp_path):
         assert lock_holder(tmp_path) == os.getpid()
+
+
+def test_pool_lock_waits_says_who_holds_it_and_is_free_after_sigkill(tmp_path, monkeypatch):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, pathlib\nfrom automapper_assets.runs import pool_lock\n"
+            "with pool_lock(pathlib.Path(sys.argv[1]), 'gpu'):\n    print('held', flush=True)\n    time.sleep(300)\n",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    said: list[str] = []
+    got = threading.Event()
+
+    def waiter() -> None:
+        with pool_lock(tmp_path, "gpu", 1, say=said.append):
+            got.set()
+
+    monkeypatch.setattr("automapper_assets.runs.POOL_LOCK_LOG_S", 0.3)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        with pool_lock(tmp_path, "gpu", 2):  # a limit of 2 (two GPUs): the second lock is free
+            assert time.monotonic() - t0 < 1.0
+        thread = threading.Thread(target=waiter, daemon=True)
+        thread.start()
+        time.sleep(1.0)
+        assert not got.is_set()  # the second user waits while the first holds the pool
+        assert said and f"held by pid {holder.pid}" in said[0] and "gpu pool" in said[0]
+    finally:
+        holder.kill()  # SIGKILL: the OS drops the flock with the process
+        holder.wait()
+    thread.join(timeout=10)
+    assert got.is_set()
 
 
 def test_dg_check_defs_without_dagster_home():

@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from automapper_assets.defs.automation.retrain import GPU_POOL
 from automapper_assets.defs.automation.sensors import follows_training
 from automapper_assets.defs.evaluation.generation import DEFAULT_DIFFICULTIES
 from automapper_assets.defs.resources import AutomapperPaths, WandbResource
+from automapper_assets.runs import holds_pool
 from automapper_ml.formats.model import DIFFICULTY_RANKS
 
 GENERATION_CODE_VERSION = (
@@ -51,10 +53,11 @@ def _utc_now() -> str:
     deps=MODEL_DEPS,
     group_name="evaluation",
     kinds={"pytorch"},
-    pool="gpu",
+    pool=GPU_POOL,
     code_version=GENERATION_CODE_VERSION,
     automation_condition=follows_training(),
 )
+@holds_pool(GPU_POOL)
 def reference_snapshots(
     context: dg.AssetExecutionContext, config: SnapshotConfig, paths: AutomapperPaths
 ) -> dg.MaterializeResult:
@@ -162,10 +165,11 @@ def _append_rows(path, rows: list[dict]) -> None:
     deps=[*MODEL_DEPS, "frame_index", "reference_snapshots"],
     group_name="evaluation",
     kinds={"pytorch", "wandb"},
-    pool="gpu",
+    pool=GPU_POOL,
     code_version=EVALUATION_CODE_VERSION,
     automation_condition=follows_training(),
 )
+@holds_pool(GPU_POOL)
 def evaluation_metrics(
     context: dg.AssetExecutionContext, config: EvaluationConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
@@ -198,7 +202,9 @@ def evaluation_metrics(
     changed = generated["notes_changed_share"] if "notes_changed_share" in generated.columns else None
     rows = generated.select(detail_table([]).columns).to_dicts()
     if not {"human_map", "zip"} <= set(snapshot_rows.columns):  # a run without reference songs
-        snapshot_rows = snapshot_rows.head(0).with_columns(human_map=pl.lit(None, pl.String), zip=pl.lit(None, pl.String))
+        snapshot_rows = snapshot_rows.head(0).with_columns(
+            human_map=pl.lit(None, pl.String), zip=pl.lit(None, pl.String)
+        )
     for song in snapshot_rows.filter(pl.col("human_map").is_not_null() & pl.col("zip").is_not_null()).iter_rows(named=True):  # fmt: skip
         made = sorted(set(generated.filter(pl.col("song") == song["song"])["difficulty"].to_list()))
         seconds = S.audio_seconds(root / song["audio"]) if song.get("audio") else None

@@ -13,7 +13,7 @@ from typing import Any
 
 import dagster as dg
 
-from automapper_assets.defs.automation.retrain import GPU_OP_TAGS, TRAINING_RETRY, retrain_options
+from automapper_assets.defs.automation.retrain import GPU_OP_TAGS, GPU_POOL, TRAINING_RETRY, retrain_options
 from automapper_assets.defs.resources import AutomapperPaths, WandbResource
 from automapper_assets.defs.training.common import (
     copy_atomic,
@@ -24,6 +24,7 @@ from automapper_assets.defs.training.common import (
     warm_start_weights,
 )
 from automapper_assets.profile import active_profile
+from automapper_assets.runs import holds_pool
 from automapper_ml.generation.density import index_targets
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 
@@ -33,7 +34,7 @@ ONSET_CODE_VERSION = stage_code_version("onset", f"preset-{PROFILE.onset}")
 TRAINING_ASSET = {
     "group_name": "training",
     "kinds": {"pytorch"},
-    "pool": "gpu",
+    "pool": GPU_POOL,
     "op_tags": GPU_OP_TAGS,
     "retry_policy": TRAINING_RETRY,
 }
@@ -126,6 +127,7 @@ def result_metadata(
     **TRAINING_ASSET,
     code_version=ONSET_CODE_VERSION,
 )
+@holds_pool(GPU_POOL)
 def onset_model(
     context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
@@ -178,6 +180,7 @@ LIGHTING_CODE_VERSION = stage_code_version(
     **TRAINING_ASSET,
     code_version=SEQUENCE_CODE_VERSION,
 )
+@holds_pool(GPU_POOL)
 def sequence_model(
     context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
@@ -225,6 +228,7 @@ def sequence_model(
     **TRAINING_ASSET,
     code_version=LIGHTING_CODE_VERSION,
 )
+@holds_pool(GPU_POOL)
 def lighting_model(
     context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
