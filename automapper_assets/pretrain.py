@@ -170,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from automapper_ml.evaluation.real_songs import sequence_split_metrics
     from automapper_ml.generation.density import index_targets
+    from automapper_ml.models.sequence import load_sequence_model
     from automapper_ml.pretrained import ABLATION_FILE, PRETRAINED_DIR
     from automapper_ml.pretrained.build import package, write_card
-    from automapper_ml.training.sequence import load_sequence_model
 
     index_path = home / "features" / "frame_index.parquet"
     index = pl.read_parquet(index_path)

@@ -35,8 +35,8 @@ from automapper_ml.data.onset_data import index_zips  # noqa: E402
 from automapper_ml.evaluation.real_songs import evaluate_real_songs, load_case, sequence_split_metrics  # noqa: E402
 from automapper_ml.generation.level import DEFAULT_DECODING, SongAudio, generate_level  # noqa: E402
 from automapper_ml.generation.models import default_models_dir, load_models  # noqa: E402
+from automapper_ml.models.sequence import load_sequence_model  # noqa: E402
 from automapper_ml.pretrained import ABLATION_FILE, PRETRAINED_DIR  # noqa: E402
-from automapper_ml.training.sequence import load_sequence_model  # noqa: E402
 
 
 def main() -> int:

@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from automapper_ml.evaluation.onsets import peak_candidates, pick_peaks
     from automapper_ml.generation.density import FLOOR, choose_onsets
     from automapper_ml.generation.models import onset_density
-    from automapper_ml.models.onset import predict_song
-    from automapper_ml.training.onset import load_onset_model
+    from automapper_ml.models.onset import load_onset_model, predict_song
 
     started = time.monotonic()
     try:

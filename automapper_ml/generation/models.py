@@ -21,10 +21,8 @@ import torch
 
 from automapper_ml.generation.density import DEFAULT_TARGETS, DensityTargets
 from automapper_ml.models.lighting import LightingModel, load_lighting_model
-from automapper_ml.models.onset import OnsetModel
-from automapper_ml.models.sequence import SequenceModel
-from automapper_ml.training.onset import load_onset_model
-from automapper_ml.training.sequence import load_sequence_model
+from automapper_ml.models.onset import OnsetModel, load_onset_model
+from automapper_ml.models.sequence import SequenceModel, load_sequence_model
 
 STAGES = ("onset", "sequence", "lighting")
 CHECKPOINT_NAMES = ("champion.pt", "best.pt")  # preference order inside <models>/<stage>/
@@ -110,7 +108,7 @@ def load_models(models_dir: str | os.PathLike, device: str | torch.device = "cpu
 def onset_density(path: str | os.PathLike) -> DensityTargets:
     """The density targets a stage-1 checkpoint carries (`extra_state["density"]`, written when it was
     trained on a corpus), else DEFAULT_TARGETS (measured on ../shared/corpus)."""
-    from automapper_ml.training.loop import load_checkpoint
+    from automapper_ml.models.checkpoint import load_checkpoint
 
     extra = load_checkpoint(path).get("extra_state") or {}
     if "density" not in extra:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from automapper_ml.audio import N_MELS, N_STRUCTURE
+from automapper_ml.models.checkpoint import read_stage_checkpoint
 from automapper_ml.models.onset import N_DIFFICULTIES
 from automapper_ml.tokenizer import (
     ARC_END,
@@ -660,16 +660,7 @@ def _choose(logits: torch.Tensor, opts: LightingOptions, generator: torch.Genera
 
 def load_lighting_model(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -> LightingModel:
     """The model (eval mode) of a stage-3 checkpoint, loaded with weights_only=True."""
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # truncated, not a torch file, or a pickle weights_only refuses
-        raise ValueError(f"{path} is not a readable checkpoint: {' '.join(str(err).split())[:200]}") from err
-    if not isinstance(state, dict) or state.get("stage") != "lighting" or "model" not in state:
-        raise ValueError(f"{path} is not a lighting model checkpoint")
-    saved = state.get("model_config") or {}
-    model = LightingModel(LightingConfig(**saved.get("model", saved)))
+    state, config = read_stage_checkpoint(ckpt_path, "lighting", device)
+    model = LightingModel(LightingConfig(**config))
     model.load_state_dict(state["model"])
     return model.to(device).eval()

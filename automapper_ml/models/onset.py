@@ -13,6 +13,7 @@ same window length as training, with overlapping windows averaged (`predict_song
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from automapper_ml.audio import N_MELS, N_STRUCTURE
+from automapper_ml.models.checkpoint import best_entry, read_stage_checkpoint
 
 N_DIFFICULTIES = 5  # Easy, Normal, Hard, Expert, ExpertPlus; index N_DIFFICULTIES = unconditional
 
@@ -187,3 +189,16 @@ def predict_song(
             total[s : s + valid] += probs[j, :valid]
             count[s : s + valid] += 1
     return (total / np.maximum(count, 1)).astype(np.float32)
+
+
+def load_onset_model(
+    ckpt_path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[OnsetModel, float]:
+    """(model in eval mode, peak threshold) from a stage-1 checkpoint, loaded with weights_only=True.
+    The threshold is the one tuned on validation at the best epoch (0.5 if it never was)."""
+    state, config = read_stage_checkpoint(ckpt_path, "onset", device)
+    model = OnsetModel(OnsetConfig(**config))
+    model.load_state_dict(state["model"])
+    model.to(device).eval()
+    entry = best_entry(list(state.get("history", [])), int(state.get("best_epoch", -1)))
+    return model, float(entry.get("threshold", 0.5))

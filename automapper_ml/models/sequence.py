@@ -49,7 +49,9 @@ are its functions bound to the classes, and both cache classes are re-exported f
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +59,7 @@ from torch import nn
 
 from automapper_ml.audio import N_MELS, N_STRUCTURE
 from automapper_ml.models import sequence_cache
+from automapper_ml.models.checkpoint import read_stage_checkpoint
 from automapper_ml.models.onset import N_DIFFICULTIES
 from automapper_ml.models.sequence_cache import ContextCache, DecoderCache  # noqa: F401 (re-exported for callers)
 from automapper_ml.tokenizer import (
@@ -706,3 +709,17 @@ def group_tensor(groups: list[list[int]], length: int | None = None) -> torch.Te
     for i, g in enumerate(groups):
         out[i, 1 : 1 + len(g)] = torch.tensor(g[: width - 1], dtype=torch.long)
     return out
+
+
+def load_sequence_model(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -> SequenceModel:
+    """The model (eval mode) of a stage-2 checkpoint, loaded with weights_only=True and rebuilt from
+    the config saved in it. ValueError with a one-line reason for anything else."""
+    state, config = read_stage_checkpoint(ckpt_path, "sequence", device)
+    try:
+        model = SequenceModel(SequenceConfig(**config))
+        model.load_state_dict(state["model"])
+    except (TypeError, ValueError, RuntimeError) as err:  # another config schema or weight layout
+        raise ValueError(
+            f"{Path(ckpt_path)}: weights do not fit the sequence model: {str(err).splitlines()[0][:200]}"
+        ) from err
+    return model.to(device).eval()

@@ -21,9 +21,10 @@ import torch
 from automapper_ml.audio import AUDIO_FEATURES_VERSION
 from automapper_ml.data.ingest_config import canonical_hash
 from automapper_ml.data.rawzips import sha256_file, write_atomic
+from automapper_ml.models.checkpoint import load_checkpoint
 from automapper_ml.pretrained import ABLATION_FILE, CARD_FILE, PRETRAINED_DIR
 from automapper_ml.tokenizer import TOKENIZER_VERSION
-from automapper_ml.training.loop import load_checkpoint, save_checkpoint
+from automapper_ml.training.loop import save_checkpoint
 from automapper_ml.training.profiles import STAGES, load_profile
 
 PROFILE = "cpu"  # the profile the shipped models are trained with

@@ -22,8 +22,9 @@ import polars as pl
 import torch
 
 from automapper_ml.data.lighting_data import LightingTask, LightingTaskConfig, baseline_accuracies
+from automapper_ml.models.checkpoint import best_entry, load_checkpoint
 from automapper_ml.models.lighting import LightingConfig, load_lighting_model
-from automapper_ml.training.loop import TrainConfig, best_entry, load_checkpoint, train
+from automapper_ml.training.loop import TrainConfig, train
 from automapper_ml.training.presets import build_section, read_config
 
 __all__ = ["LightingTrainResult", "lighting_settings", "load_lighting_model", "train_lighting_model"]

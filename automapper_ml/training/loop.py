@@ -29,6 +29,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from automapper_ml.models.checkpoint import load_checkpoint
+
 CHECKPOINT_FORMAT = 1
 
 
@@ -107,11 +109,6 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with weights_only=True (no arbitrary unpickling)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def train(
@@ -278,14 +275,6 @@ def train(
         seconds=time.monotonic() - started,
         resumed_from=resumed,
     )
-
-
-def best_entry(history: list[dict[str, float]], best_epoch: int) -> dict[str, float]:
-    """The history entry of the best epoch (the last one if it is missing)."""
-    for entry in history:
-        if int(entry.get("epoch", -2)) == best_epoch:
-            return dict(entry)
-    return dict(history[-1]) if history else {}
 
 
 def resumed_steps(last: Path) -> int:

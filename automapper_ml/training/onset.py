@@ -25,8 +25,15 @@ import torch
 from automapper_ml.audio import FRAME_SECONDS
 from automapper_ml.data.onset_data import OnsetData, OnsetTask, OnsetTaskConfig
 from automapper_ml.evaluation.onsets import pick_peaks
-from automapper_ml.models.onset import OnsetConfig, OnsetModel, gaussian_targets, predict_song
-from automapper_ml.training.loop import TrainConfig, best_entry, load_checkpoint, resumed_steps, train
+from automapper_ml.models.checkpoint import best_entry
+from automapper_ml.models.onset import (
+    OnsetConfig,
+    OnsetModel,
+    gaussian_targets,
+    load_onset_model,
+    predict_song,
+)
+from automapper_ml.training.loop import TrainConfig, resumed_steps, train
 from automapper_ml.training.wandb_logger import WandbLogger
 
 
@@ -136,28 +143,6 @@ def train_onset_model(
         validate_seconds=task.validate_seconds,
         history=result.history,
     )
-
-
-def load_onset_model(
-    ckpt_path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> tuple[OnsetModel, float]:
-    """(model in eval mode, peak threshold) from a stage-1 checkpoint, loaded with weights_only=True."""
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = load_checkpoint(path, device)
-    except Exception as err:  # truncated file, not a torch file, or a pickle weights_only refuses
-        raise ValueError(f"{path} is not a readable checkpoint: {' '.join(str(err).split())[:200]}") from err
-    if not isinstance(state, dict) or state.get("stage") != "onset" or "model" not in state:
-        raise ValueError(f"{path} is not an onset model checkpoint")
-    saved = state["model_config"]
-    config = OnsetConfig(**saved.get("model", saved))
-    model = OnsetModel(config)
-    model.load_state_dict(state["model"])
-    model.to(device).eval()
-    entry = best_entry(list(state.get("history", [])), int(state.get("best_epoch", -1)))
-    return model, float(entry.get("threshold", 0.5))
 
 
 def plot_onset_curve(

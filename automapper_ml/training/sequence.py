@@ -35,9 +35,10 @@ from automapper_ml.data.ingest_config import canonical_hash
 from automapper_ml.data.sequence_data import SequenceTask, SequenceTaskConfig
 from automapper_ml.evaluation.sequence_metrics import evaluate_generation
 from automapper_ml.generation.decoding import DecodingOptions
-from automapper_ml.models.sequence import SequenceConfig, SequenceModel
+from automapper_ml.models.checkpoint import best_entry
+from automapper_ml.models.sequence import SequenceConfig, load_sequence_model
 from automapper_ml.tokenizer import TOKENIZER_VERSION
-from automapper_ml.training.loop import TrainConfig, best_entry, load_checkpoint, resumed_steps, train
+from automapper_ml.training.loop import TrainConfig, resumed_steps, train
 from automapper_ml.training.presets import build_section, model_section, preset_section, read_config
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sequence.toml"
@@ -134,29 +135,6 @@ def train_sequence_model(
         zero_audio=task_config.zero_audio,
         history=result.history,
     )
-
-
-def load_sequence_model(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -> SequenceModel:
-    """The model (eval mode) of a stage-2 checkpoint, loaded with weights_only=True and rebuilt from
-    the config saved in it. ValueError with a one-line reason for anything else."""
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = load_checkpoint(path, device)
-    except Exception as err:  # truncated file, not a torch file, or a pickle weights_only refuses
-        raise ValueError(f"{path} is not a readable checkpoint: {' '.join(str(err).split())[:200]}") from err
-    if not isinstance(state, dict) or state.get("stage") != "sequence" or "model" not in state:
-        raise ValueError(f"{path} is not a sequence model checkpoint")
-    saved = state["model_config"]
-    try:
-        model = SequenceModel(SequenceConfig(**saved.get("model", saved)))
-        model.load_state_dict(state["model"])
-    except (TypeError, ValueError, RuntimeError) as err:  # another config schema or weight layout
-        raise ValueError(
-            f"{path}: weights do not fit the sequence model: {str(err).splitlines()[0][:200]}"
-        ) from err
-    return model.to(device).eval()
 
 
 # ---------------------------------------------------------------------------------- presets

@@ -60,7 +60,7 @@ def _lower_threshold(path: Path, threshold: float = ONSET_THRESHOLD) -> None:
     note. The test lowers the stored threshold so snapshots hold notes and the figures mean something."""
     import torch
 
-    from automapper_ml.training.loop import load_checkpoint
+    from automapper_ml.models.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
     for entry in state.get("history", []):

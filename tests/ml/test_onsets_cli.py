@@ -10,9 +10,8 @@ import soundfile as sf
 import torch
 
 from automapper_ml.cli import main
-from automapper_ml.models.onset import OnsetConfig, OnsetModel
+from automapper_ml.models.onset import OnsetConfig, OnsetModel, load_onset_model
 from automapper_ml.training.loop import save_checkpoint
-from automapper_ml.training.onset import load_onset_model
 
 CONFIG = OnsetConfig(channels=8, tcn_blocks=2, transformer_layers=1, heads=2, window=128)
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from automapper_ml.generation.models import default_models_dir, load_models
+from automapper_ml.models.checkpoint import load_checkpoint
 from automapper_ml.pretrained import ABLATION_FILE, PRETRAINED_DIR, read_card
 from automapper_ml.pretrained.build import expected_versions, model_config_class, sha256_file
-from automapper_ml.training.loop import load_checkpoint
 from automapper_ml.training.profiles import STAGES
 
 RETRAIN = "shipped models are stale: run `python -m automapper_assets.pretrain` and commit automapper_ml/pretrained/"

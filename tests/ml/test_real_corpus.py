@@ -60,8 +60,8 @@ def stage2(tmp_path_factory):
     """Teacher-forced figures of the shipped stage 2 and its audio-zeroed twin on the held-out maps."""
     from automapper_ml.data.onset_data import index_zips
     from automapper_ml.evaluation.real_songs import sequence_split_metrics
+    from automapper_ml.models.sequence import load_sequence_model
     from automapper_ml.pretrained import ABLATION_FILE, PRETRAINED_DIR
-    from automapper_ml.training.sequence import load_sequence_model
 
     root = tmp_path_factory.mktemp("real_stage2")
     index = index_zips([CORPUS / z for z in HELD_OUT], root, splits={Path(z).stem: "test" for z in HELD_OUT})

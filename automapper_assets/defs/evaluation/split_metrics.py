@@ -31,7 +31,7 @@ def _task_config(cls: type, saved: dict[str, Any]) -> Any:
 
 
 def _saved_task(path: Path) -> dict[str, Any]:
-    from automapper_ml.training.loop import load_checkpoint
+    from automapper_ml.models.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
     return dict((state.get("model_config") or {}).get("task") or {})
@@ -47,7 +47,7 @@ def split_songs(index: pl.DataFrame, split: str) -> int:
 def onset_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split: str = "test") -> dict:
     """onset_f1, onset_precision, onset_recall, onset_threshold, onset_test_items."""
     from automapper_ml.data.onset_data import OnsetDataError, OnsetTask, OnsetTaskConfig
-    from automapper_ml.training.onset import load_onset_model
+    from automapper_ml.models.onset import load_onset_model
 
     model, threshold = load_onset_model(checkpoint)
     out = {"onset_threshold": threshold, "onset_test_items": 0.0}
@@ -70,7 +70,7 @@ def onset_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split
 def sequence_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split: str = "test") -> dict:
     """token_accuracy, eos_accuracy, group_accuracy, sequence_loss, sequence_test_items (groups)."""
     from automapper_ml.data.sequence_data import SequenceDataError, SequenceTask, SequenceTaskConfig
-    from automapper_ml.training.sequence import load_sequence_model
+    from automapper_ml.models.sequence import load_sequence_model
 
     model = load_sequence_model(checkpoint)
     try:

@@ -68,7 +68,7 @@ def warm_start_weights(stage_dir: Path, enabled: bool, log) -> dict | None:
     """Weights of the stage's champion (else its best) checkpoint when warm starting is asked for."""
     if not enabled:
         return None
-    from automapper_ml.training.loop import load_checkpoint
+    from automapper_ml.models.checkpoint import load_checkpoint
 
     for name in ("champion.pt", "best.pt"):
         path = stage_dir / name

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from automapper_ml.training.loop import TrainConfig, load_checkpoint, lr_factor, train
+from automapper_ml.models.checkpoint import load_checkpoint
+from automapper_ml.training.loop import TrainConfig, lr_factor, train
 from tests.ml.training.toy import ToyTask
 
 CONFIG = TrainConfig(

@@ -11,9 +11,10 @@ import torch
 
 from automapper_ml.data.onset_data import index_zips
 from automapper_ml.data.sequence_data import SequenceTaskConfig
+from automapper_ml.models.checkpoint import load_checkpoint
 from automapper_ml.models.sequence import SequenceConfig
 from automapper_ml.tokenizer import TOKENIZER_VERSION
-from automapper_ml.training.loop import TrainConfig, load_checkpoint, save_checkpoint
+from automapper_ml.training.loop import TrainConfig, save_checkpoint
 from automapper_ml.training.sequence import (
     DEFAULT_CONFIG,
     load_sequence_model,
