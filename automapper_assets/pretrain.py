@@ -8,7 +8,7 @@
    corpus's onsets per second per difficulty (generation.density) measured from the frame index.
 4. The held-out songs (configs/ingest.toml [split] test_zips, never trained on) are mapped with the
    shipped models as `automapper generate` does and judged against their human maps
-   (evaluation.real_songs); the figures go into card.json and MODEL_CARD.md.
+   (training.real_songs); the figures go into card.json and MODEL_CARD.md.
 
 `--figures-only` redoes step 4 alone, for the models already shipped (after a change to generation,
 not to the models): the teacher-forced stage-2 figures, which need the training home, are kept.
@@ -106,10 +106,10 @@ def card_markdown(card: dict) -> str:
 
 
 def real_song_figures(zips: list[Path]) -> dict:
-    """The shipped models judged on the held-out songs (evaluation.real_songs), rounded, with the table."""
-    from automapper_ml.evaluation.real_songs import evaluate_real_songs, load_case
+    """The shipped models judged on the held-out songs (training.real_songs), rounded, with the table."""
     from automapper_ml.generation.models import load_models
     from automapper_ml.pretrained import PRETRAINED_DIR
+    from automapper_ml.training.real_songs import evaluate_real_songs, load_case
 
     print(f"evaluating the shipped models on {len(zips)} held-out songs")
     report = evaluate_real_songs([load_case(p) for p in zips], load_models(PRETRAINED_DIR))
@@ -168,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import polars as pl
 
-    from automapper_ml.evaluation.real_songs import sequence_split_metrics
     from automapper_ml.generation.density import index_targets
     from automapper_ml.models.sequence import load_sequence_model
     from automapper_ml.pretrained import ABLATION_FILE, PRETRAINED_DIR
     from automapper_ml.pretrained.build import package, write_card
+    from automapper_ml.training.real_songs import sequence_split_metrics
 
     index_path = home / "features" / "frame_index.parquet"
     index = pl.read_parquet(index_path)

@@ -4,7 +4,7 @@
     python bench/gpu_training.py --device cpu --size demo --steps 3 --songs 2   # a smoke run on CPU
 
 Needs nothing but the checkout (a device machine gets no ../shared): it renders a small demo corpus
-(automapper_ml.synth) into a temp folder, indexes it (data.onset_data.index_zips), and builds each
+(automapper_ml.synth) into a temp folder, indexes it (training.onset_task.index_zips), and builds each
 stage's real task (OnsetTask, SequenceTask, LightingTask: their own make_batch and loss) with the
 profile's presets, so batches have the shapes and contents of training. Then `--warmup` + `--steps`
 optimizer steps per stage as training.loop runs them: AdamW, bf16 autocast on CUDA, gradient
@@ -30,13 +30,13 @@ from automapper_ml.training.profiles import load_profile  # noqa: E402
 
 def build_tasks(root: Path, songs: int, profile: str):
     """(name, task, batch size, train config) per stage on a fresh demo corpus under `root`."""
-    from automapper_ml.data.lighting_data import LightingTask
-    from automapper_ml.data.onset_data import OnsetTask, index_zips
-    from automapper_ml.data.sequence_data import SequenceTask
     from automapper_ml.synth import DemoConfig, generate_demo_corpus
     from automapper_ml.training.lighting import lighting_settings
+    from automapper_ml.training.lighting_task import LightingTask
+    from automapper_ml.training.onset_task import OnsetTask, index_zips
     from automapper_ml.training.presets import load_preset
     from automapper_ml.training.sequence import load_sequence_preset
+    from automapper_ml.training.sequence_task import SequenceTask
 
     report = generate_demo_corpus(root, DemoConfig(n_songs=songs, n_reference=0, include_broken=False))
     zips = [m.path for m in report.maps]

@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from automapper_ml.audio import SAMPLE_RATE, frame_to_seconds, load_audio  # noqa: E402
-from automapper_ml.data.onset_data import OnsetData, OnsetTask, index_zips  # noqa: E402
 from automapper_ml.evaluation.onsets import pooled_scores  # noqa: E402
 from automapper_ml.formats import open_map_source, read_map  # noqa: E402
 from automapper_ml.models.onset import load_onset_model  # noqa: E402
 from automapper_ml.training.onset import train_onset_model  # noqa: E402
+from automapper_ml.training.onset_task import OnsetData, OnsetTask, index_zips  # noqa: E402
 from automapper_ml.training.presets import load_preset  # noqa: E402
 
 

@@ -5,7 +5,7 @@
 
 1. Quality: each held-out song of ../shared/corpus (never trained on) is mapped as
    `automapper generate SONG -d Expert ExpertPlus` maps it, with the shipped models, and compared with
-   its human map (automapper_ml.evaluation.real_songs): onset F1 at +-50 ms of the generated notes
+   its human map (automapper_ml.training.real_songs): onset F1 at +-50 ms of the generated notes
    beside stage 1 at its tuned threshold, librosa's onset_detect and a spectral flux at its best
    (oracle) threshold; map-quality figures raw, exported and human.
 2. Stage 2 teacher-forced on the same songs: token accuracy and cross-entropy of the shipped model,
@@ -31,12 +31,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from automapper_assets.defs.ingest.config import ingest_config  # noqa: E402
-from automapper_ml.data.onset_data import index_zips  # noqa: E402
-from automapper_ml.evaluation.real_songs import evaluate_real_songs, load_case, sequence_split_metrics  # noqa: E402
 from automapper_ml.generation.level import DEFAULT_DECODING, SongAudio, generate_level  # noqa: E402
 from automapper_ml.generation.models import default_models_dir, load_models  # noqa: E402
 from automapper_ml.models.sequence import load_sequence_model  # noqa: E402
 from automapper_ml.pretrained import ABLATION_FILE, PRETRAINED_DIR  # noqa: E402
+from automapper_ml.training.onset_task import index_zips  # noqa: E402
+from automapper_ml.training.real_songs import evaluate_real_songs, load_case, sequence_split_metrics  # noqa: E402
 
 
 def main() -> int:

@@ -40,8 +40,8 @@ def demo_index(work: Path, n_songs: int, seed: int = 0) -> pl.DataFrame:
     cached = work / "index.parquet"
     if cached.exists():
         return pl.read_parquet(cached)
-    from automapper_ml.data.onset_data import index_zips
     from automapper_ml.synth import DemoConfig, generate_demo_corpus
+    from automapper_ml.training.onset_task import index_zips
 
     report = generate_demo_corpus(
         work, DemoConfig(seed=seed, n_songs=n_songs, n_reference=0, include_broken=False)
@@ -59,7 +59,7 @@ def stage_tasks(index: pl.DataFrame, root: Path) -> dict[str, object]:
     val = index.head(1).with_columns(pl.lit("val").alias("split"))  # tasks want a val split
     frame = pl.concat([index, val])
     try:
-        from automapper_ml.data.onset_data import OnsetTask
+        from automapper_ml.training.onset_task import OnsetTask
         from automapper_ml.training.presets import load_preset
 
         preset = load_preset("demo")
@@ -67,15 +67,15 @@ def stage_tasks(index: pl.DataFrame, root: Path) -> dict[str, object]:
     except ImportError as err:
         print(f"onset: skipped ({err})")
     try:
-        from automapper_ml.data.sequence_data import SequenceTask
         from automapper_ml.training.sequence import load_sequence_preset
+        from automapper_ml.training.sequence_task import SequenceTask
 
         seq = load_sequence_preset("demo")
         tasks["sequence"] = SequenceTask(frame, root, seq.model, seq.task)
     except ImportError as err:
         print(f"sequence: skipped ({err})")
     try:
-        lighting = importlib.import_module("automapper_ml.data.lighting_data")
+        lighting = importlib.import_module("automapper_ml.training.lighting_task")
         from automapper_ml.models.lighting import LightingConfig
 
         tasks["lighting"] = lighting.LightingTask(frame, root, LightingConfig.preset("tiny"))

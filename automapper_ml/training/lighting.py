@@ -21,9 +21,9 @@ from typing import Any
 import polars as pl
 import torch
 
-from automapper_ml.data.lighting_data import LightingTask, LightingTaskConfig, baseline_accuracies
 from automapper_ml.models.checkpoint import best_entry, load_checkpoint
 from automapper_ml.models.lighting import LightingConfig, load_lighting_model
+from automapper_ml.training.lighting_task import LightingTask, LightingTaskConfig, baseline_accuracies
 from automapper_ml.training.loop import TrainConfig, train
 from automapper_ml.training.presets import build_section, read_config
 

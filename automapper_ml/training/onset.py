@@ -23,7 +23,6 @@ import polars as pl
 import torch
 
 from automapper_ml.audio import FRAME_SECONDS
-from automapper_ml.data.onset_data import OnsetData, OnsetTask, OnsetTaskConfig
 from automapper_ml.evaluation.onsets import pick_peaks
 from automapper_ml.models.checkpoint import best_entry
 from automapper_ml.models.onset import (
@@ -34,6 +33,7 @@ from automapper_ml.models.onset import (
     predict_song,
 )
 from automapper_ml.training.loop import TrainConfig, resumed_steps, train
+from automapper_ml.training.onset_task import OnsetData, OnsetTask, OnsetTaskConfig
 from automapper_ml.training.wandb_logger import WandbLogger
 
 

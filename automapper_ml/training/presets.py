@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from automapper_ml.data.ingest_config import canonical_hash
-from automapper_ml.data.onset_data import OnsetTaskConfig
 from automapper_ml.models.onset import OnsetConfig
 from automapper_ml.training.loop import TrainConfig
+from automapper_ml.training.onset_task import OnsetTaskConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "onset.toml"
 

@@ -224,7 +224,7 @@ def sequence_split_metrics(
     baseline is the most common token of that same split (a baseline given its own answer key)."""
     import torch
 
-    from automapper_ml.data.sequence_data import SequenceTask, SequenceTaskConfig
+    from automapper_ml.training.sequence_task import SequenceTask, SequenceTaskConfig
 
     config = SequenceTaskConfig(zero_audio=zero_audio, val_max_samples=max_samples)
     task = SequenceTask(index, root, model.config, config, train_split=split, val_split=split)

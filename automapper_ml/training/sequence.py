@@ -5,7 +5,7 @@
     model = load_sequence_model(result.best_path)
 
 After training, the best checkpoint decodes a few validation songs at their human onsets
-(evaluation.sequence_metrics) and the result carries those raw-decoder figures beside the
+(training.sequence_metrics) and the result carries those raw-decoder figures beside the
 teacher-forced ones (validation loss, token and EOS accuracy).
 
 configs/sequence.toml is the single source of the stage-2 numbers; `sequence_config_hash` (its
@@ -32,14 +32,14 @@ import polars as pl
 import torch
 
 from automapper_ml.data.ingest_config import canonical_hash
-from automapper_ml.data.sequence_data import SequenceTask, SequenceTaskConfig
-from automapper_ml.evaluation.sequence_metrics import evaluate_generation
 from automapper_ml.generation.decoding import DecodingOptions
 from automapper_ml.models.checkpoint import best_entry
 from automapper_ml.models.sequence import SequenceConfig, load_sequence_model
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 from automapper_ml.training.loop import TrainConfig, resumed_steps, train
 from automapper_ml.training.presets import build_section, model_section, preset_section, read_config
+from automapper_ml.training.sequence_metrics import evaluate_generation
+from automapper_ml.training.sequence_task import SequenceTask, SequenceTaskConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sequence.toml"
 
@@ -49,7 +49,7 @@ class SequenceTrainResult:
     metrics: dict[
         str, float
     ]  # validation metrics of the best epoch (token_accuracy, val_loss, eos_accuracy...)
-    generation: dict[str, float]  # raw-decoder figures on validation songs (evaluation.sequence_metrics)
+    generation: dict[str, float]  # raw-decoder figures on validation songs (training.sequence_metrics)
     n_params: int
     epochs: int  # epochs run (this call and any resumed part)
     best_epoch: int

@@ -28,12 +28,12 @@ import polars as pl
 import torch
 
 from automapper_ml.audio import FRAME_SECONDS
-from automapper_ml.data.sequence_data import SequenceData, SequenceItem
 from automapper_ml.evaluation.quality import quality_report
 from automapper_ml.formats.model import BpmChange, Timing
 from automapper_ml.generation.decoding import DecodingOptions, decode_song
 from automapper_ml.models.sequence import SequenceModel
 from automapper_ml.tokenizer import TIMING_TOKENS, DecodedNotes, NoteGroup, decode_notes
+from automapper_ml.training.sequence_task import SequenceData, SequenceItem
 
 TEMPO_TOLERANCE = 1e-3  # relative change of beat length that counts as a tempo change
 

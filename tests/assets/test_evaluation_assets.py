@@ -23,13 +23,13 @@ ONE_EPOCH = dict(epochs=1, batch_size=8, lr=1e-3, warmup_steps=2, patience=1, pr
 
 def _train_models(home: Path) -> None:
     from automapper_assets.defs.training.common import CONFIG_DIR
-    from automapper_ml.data.onset_data import OnsetTaskConfig
-    from automapper_ml.data.sequence_data import SequenceTaskConfig
     from automapper_ml.training.lighting import lighting_settings, train_lighting_model
     from automapper_ml.training.loop import TrainConfig
     from automapper_ml.training.onset import train_onset_model
+    from automapper_ml.training.onset_task import OnsetTaskConfig
     from automapper_ml.training.presets import load_preset
     from automapper_ml.training.sequence import sequence_model_config, train_sequence_model
+    from automapper_ml.training.sequence_task import SequenceTaskConfig
 
     index = home / "features" / "frame_index.parquet"
     train = TrainConfig(**ONE_EPOCH)

@@ -15,14 +15,6 @@ import pytest
 import torch
 
 from automapper_ml.audio import FRAME_SECONDS
-from automapper_ml.data.lighting_data import (
-    LightingData,
-    LightingDataError,
-    LightingTask,
-    LightingTaskConfig,
-    baseline_accuracies,
-)
-from automapper_ml.data.onset_data import index_zips
 from automapper_ml.models.lighting import (
     LightingConfig,
     LightingOptions,
@@ -33,7 +25,15 @@ from automapper_ml.models.lighting import (
 from automapper_ml.synth import DemoConfig, generate_demo_corpus
 from automapper_ml.tokenizer import LIGHT_BOS, LIGHT_EOS, LIGHT_PAD, LightGrammar, NoteGroup, decode_lights
 from automapper_ml.training.lighting import lighting_settings, train_lighting_model
+from automapper_ml.training.lighting_task import (
+    LightingData,
+    LightingDataError,
+    LightingTask,
+    LightingTaskConfig,
+    baseline_accuracies,
+)
 from automapper_ml.training.loop import TrainConfig
+from automapper_ml.training.onset_task import index_zips
 
 HELD_OUT = 3  # songs validated on (never trained on)
 

@@ -16,12 +16,12 @@ import pytest
 import torch
 
 from automapper_ml.audio import SAMPLE_RATE, frame_to_seconds, load_audio
-from automapper_ml.data.onset_data import OnsetData, OnsetTask, OnsetTaskConfig, index_zips
 from automapper_ml.evaluation.onsets import pooled_scores
 from automapper_ml.formats import open_map_source, read_map
 from automapper_ml.models.onset import OnsetConfig, load_onset_model
 from automapper_ml.training.loop import TrainConfig
 from automapper_ml.training.onset import train_onset_model
+from automapper_ml.training.onset_task import OnsetData, OnsetTask, OnsetTaskConfig, index_zips
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 The split is fixed and named (HELD_OUT, the same list as configs/ingest.toml [split] test_zips, so
 `frame_index` never trains on these songs). Each song is mapped as `automapper generate SONG -d Expert
-ExpertPlus` maps it and compared with its human map (automapper_ml.evaluation.real_songs). Skipped
+ExpertPlus` maps it and compared with its human map (automapper_ml.training.real_songs). Skipped
 when the corpus is absent. bench/real_corpus.py prints the same figures.
 """
 
@@ -43,8 +43,8 @@ def test_the_held_out_split_is_the_one_frame_index_holds_out():
 
 @pytest.fixture(scope="module")
 def report():
-    from automapper_ml.evaluation.real_songs import evaluate_real_songs, load_case
     from automapper_ml.generation.models import default_models_dir, load_models
+    from automapper_ml.training.real_songs import evaluate_real_songs, load_case
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -58,10 +58,10 @@ def report():
 @pytest.fixture(scope="module")
 def stage2(tmp_path_factory):
     """Teacher-forced figures of the shipped stage 2 and its audio-zeroed twin on the held-out maps."""
-    from automapper_ml.data.onset_data import index_zips
-    from automapper_ml.evaluation.real_songs import sequence_split_metrics
     from automapper_ml.models.sequence import load_sequence_model
     from automapper_ml.pretrained import ABLATION_FILE, PRETRAINED_DIR
+    from automapper_ml.training.onset_task import index_zips
+    from automapper_ml.training.real_songs import sequence_split_metrics
 
     root = tmp_path_factory.mktemp("real_stage2")
     index = index_zips([CORPUS / z for z in HELD_OUT], root, splits={Path(z).stem: "test" for z in HELD_OUT})

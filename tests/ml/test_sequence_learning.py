@@ -32,12 +32,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from automapper_ml.data.onset_data import index_zips
-from automapper_ml.evaluation.sequence_metrics import evaluate_generation
 from automapper_ml.generation.decoding import DecodingOptions
 from automapper_ml.models.sequence import load_sequence_model
 from automapper_ml.synth import DemoConfig, generate_demo_corpus
+from automapper_ml.training.onset_task import index_zips
 from automapper_ml.training.sequence import load_sequence_preset, train_sequence_model
+from automapper_ml.training.sequence_metrics import evaluate_generation
 
 pytestmark = pytest.mark.slow
 

@@ -46,8 +46,8 @@ def split_songs(index: pl.DataFrame, split: str) -> int:
 
 def onset_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split: str = "test") -> dict:
     """onset_f1, onset_precision, onset_recall, onset_threshold, onset_test_items."""
-    from automapper_ml.data.onset_data import OnsetDataError, OnsetTask, OnsetTaskConfig
     from automapper_ml.models.onset import load_onset_model
+    from automapper_ml.training.onset_task import OnsetDataError, OnsetTask, OnsetTaskConfig
 
     model, threshold = load_onset_model(checkpoint)
     out = {"onset_threshold": threshold, "onset_test_items": 0.0}
@@ -69,8 +69,8 @@ def onset_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split
 
 def sequence_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split: str = "test") -> dict:
     """token_accuracy, eos_accuracy, group_accuracy, sequence_loss, sequence_test_items (groups)."""
-    from automapper_ml.data.sequence_data import SequenceDataError, SequenceTask, SequenceTaskConfig
     from automapper_ml.models.sequence import load_sequence_model
+    from automapper_ml.training.sequence_task import SequenceDataError, SequenceTask, SequenceTaskConfig
 
     model = load_sequence_model(checkpoint)
     try:
@@ -91,8 +91,8 @@ def sequence_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, sp
 
 def lighting_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split: str = "test") -> dict:
     """lighting_token_accuracy, lighting_group_accuracy, lighting_loss, lighting_test_items (steps)."""
-    from automapper_ml.data.lighting_data import LightingDataError, LightingTask, LightingTaskConfig
     from automapper_ml.models.lighting import load_lighting_model
+    from automapper_ml.training.lighting_task import LightingDataError, LightingTask, LightingTaskConfig
 
     model = load_lighting_model(checkpoint)
     try:

@@ -9,9 +9,15 @@ import pytest
 import torch
 
 from automapper_ml.audio import frame_to_seconds
-from automapper_ml.data.onset_data import OnsetData, OnsetDataError, OnsetTask, OnsetTaskConfig, index_zips
 from automapper_ml.models.onset import OnsetConfig, gaussian_targets
 from automapper_ml.training.loop import TrainConfig, train
+from automapper_ml.training.onset_task import (
+    OnsetData,
+    OnsetDataError,
+    OnsetTask,
+    OnsetTaskConfig,
+    index_zips,
+)
 from tests.ml.data.mapzips import make_map_zip
 
 TINY = OnsetConfig(channels=16, tcn_blocks=3, transformer_layers=1, heads=2, window=256)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from automapper_ml.data.onset_data import OnsetTaskConfig, index_zips
 from automapper_ml.models.checkpoint import load_checkpoint
 from automapper_ml.models.onset import OnsetConfig, load_onset_model
 from automapper_ml.training.loop import TrainConfig
 from automapper_ml.training.onset import train_onset_model
+from automapper_ml.training.onset_task import OnsetTaskConfig, index_zips
 from automapper_ml.training.wandb_logger import WandbLogger
 from tests.ml.data.mapzips import make_map_zip
 

@@ -10,19 +10,19 @@ import pytest
 import torch
 
 from automapper_ml.audio import FRAME_SECONDS
-from automapper_ml.data.onset_data import index_zips
-from automapper_ml.data.sequence_data import SequenceData
 from automapper_ml.evaluation.quality import quality_report
-from automapper_ml.evaluation.sequence_metrics import (
+from automapper_ml.formats.model import Arc, ColorNote
+from automapper_ml.models.sequence import SequenceConfig, SequenceModel
+from automapper_ml.tokenizer import DBEATS0, DFRAC0, EOS, NOTE_L, DecodedNotes, NoteGroup, decode_notes
+from automapper_ml.training.onset_task import index_zips
+from automapper_ml.training.sequence_metrics import (
     aggregate_metrics,
     evaluate_generation,
     generated_map_metrics,
     timing_from_beat_grid,
     timing_prefix,
 )
-from automapper_ml.formats.model import Arc, ColorNote
-from automapper_ml.models.sequence import SequenceConfig, SequenceModel
-from automapper_ml.tokenizer import DBEATS0, DFRAC0, EOS, NOTE_L, DecodedNotes, NoteGroup, decode_notes
+from automapper_ml.training.sequence_task import SequenceData
 from tests.ml.data.mapzips import make_map_zip
 
 CFG = replace(SequenceConfig.preset("tiny"), audio_window=256, d_model=32, heads=2, max_context_tokens=40)

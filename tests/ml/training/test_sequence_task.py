@@ -11,11 +11,16 @@ import polars as pl
 import pytest
 import torch
 
-from automapper_ml.data.onset_data import index_zips
-from automapper_ml.data.sequence_data import SequenceData, SequenceDataError, SequenceTask, SequenceTaskConfig
 from automapper_ml.models.sequence import SequenceConfig, build_context
 from automapper_ml.tokenizer import BOS, EOS, PAD
 from automapper_ml.training.loop import TrainConfig, train
+from automapper_ml.training.onset_task import index_zips
+from automapper_ml.training.sequence_task import (
+    SequenceData,
+    SequenceDataError,
+    SequenceTask,
+    SequenceTaskConfig,
+)
 from tests.ml.data.mapzips import make_map_zip
 
 CFG = replace(SequenceConfig.preset("tiny"), audio_window=256, d_model=32, heads=2, max_context_tokens=40)

@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from automapper_ml.data.onset_data import index_zips
-from automapper_ml.data.sequence_data import SequenceTaskConfig
 from automapper_ml.models.checkpoint import load_checkpoint
 from automapper_ml.models.sequence import SequenceConfig
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 from automapper_ml.training.loop import TrainConfig, save_checkpoint
+from automapper_ml.training.onset_task import index_zips
 from automapper_ml.training.sequence import (
     DEFAULT_CONFIG,
     load_sequence_model,
@@ -22,6 +21,7 @@ from automapper_ml.training.sequence import (
     sequence_config_hash,
     train_sequence_model,
 )
+from automapper_ml.training.sequence_task import SequenceTaskConfig
 from tests.ml.data.mapzips import make_map_zip
 
 CFG = replace(SequenceConfig.preset("tiny"), audio_window=256, d_model=32, heads=2, max_context_tokens=40)
