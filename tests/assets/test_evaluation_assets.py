@@ -214,7 +214,7 @@ def test_undecodable_reference_song_is_recorded_not_fatal(home: Path) -> None:
 
 
 def test_reference_song_discovery(tmp_path: Path) -> None:
-    from automapper_assets.defs.evaluation.songs import reference_songs
+    from automapper_ml.evaluation.reference_songs import reference_songs
 
     ref = tmp_path / "reference"
     (ref / "with map" / "map").mkdir(parents=True)
@@ -237,7 +237,7 @@ def test_reference_song_discovery(tmp_path: Path) -> None:
 
 
 def test_no_snapshot_run_fails_evaluation_with_a_reason(tmp_path: Path) -> None:
-    from automapper_assets.defs.evaluation.songs import latest_snapshot_run
+    from automapper_ml.evaluation.reference_songs import latest_snapshot_run
     from automapper_ml.evaluation.report import ReportError
 
     with pytest.raises(ReportError, match="reference_snapshots"):

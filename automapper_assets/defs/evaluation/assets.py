@@ -17,10 +17,10 @@ import polars as pl
 
 from automapper_assets.defs.automation.retrain import GPU_POOL
 from automapper_assets.defs.automation.sensors import follows_training
-from automapper_assets.defs.evaluation.generation import DEFAULT_DIFFICULTIES
 from automapper_assets.defs.resources import AutomapperPaths, WandbResource
 from automapper_assets.runs import holds_pool
 from automapper_ml.formats.model import DIFFICULTY_RANKS
+from automapper_ml.generation.snapshots import DEFAULT_DIFFICULTIES
 
 GENERATION_CODE_VERSION = (
     "generation-2"  # bump when snapshot generation or its figures change (2: sampling, seam prompts)
@@ -62,14 +62,14 @@ def reference_snapshots(
     context: dg.AssetExecutionContext, config: SnapshotConfig, paths: AutomapperPaths
 ) -> dg.MaterializeResult:
     """Generated zips for every reference song, one folder per run (snapshots/<run-id>/), with history."""
-    from automapper_assets.defs.evaluation import songs as S
-    from automapper_assets.defs.evaluation.generation import (
+    from automapper_assets.defs.training.common import file_version
+    from automapper_ml.evaluation import reference_songs as S
+    from automapper_ml.evaluation.report import detail_table, markdown_table, quality_row
+    from automapper_ml.generation.snapshots import (
         generate_snapshot,
         generation_errors,
         load_generation_models,
     )
-    from automapper_assets.defs.training.common import file_version
-    from automapper_ml.evaluation.report import detail_table, markdown_table, quality_row
 
     root = paths.root()
     snapshots = paths.folder("snapshots")
@@ -174,9 +174,8 @@ def evaluation_metrics(
     context: dg.AssetExecutionContext, config: EvaluationConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
     """Test-split onset F1/P/R and token accuracy; snapshot quality raw vs post-processed vs human; history."""
-    from automapper_assets.defs.evaluation import songs as S
-    from automapper_assets.defs.evaluation.split_metrics import split_metrics
     from automapper_assets.defs.training.common import frame_index_state, png_markdown
+    from automapper_ml.evaluation import reference_songs as S
     from automapper_ml.evaluation.report import (
         ReportError,
         append_history,
@@ -189,6 +188,7 @@ def evaluation_metrics(
         write_parquet_atomic,
     )
     from automapper_ml.generation.models import find_checkpoints
+    from automapper_ml.training.split_metrics import split_metrics
 
     root = paths.root()
     _, index, index_version = frame_index_state(root)

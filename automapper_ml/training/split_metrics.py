@@ -9,7 +9,8 @@ and EOS accuracy for stage 2, teacher-forced token accuracy for stage 3. The tas
 A split without rows (a small corpus may put no song in test: 5% of songs land there) gives NaN
 figures and `<stage>_test_items` 0 rather than an error: evaluation still reports the snapshots.
 
-Plain Python, no Dagster: this module could move to automapper_ml/evaluation unchanged.
+Plain Python, no Dagster: `evaluation_metrics` calls it. It lives in training because it runs each
+stage's training task.
 """
 
 from __future__ import annotations

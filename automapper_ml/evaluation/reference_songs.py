@@ -1,4 +1,4 @@
-"""Reference songs and snapshot runs on disk (no Dagster here; the assets stay thin).
+"""Reference songs and snapshot runs on disk (no Dagster here: the evaluation assets stay thin).
 
 Reference songs (<home>/reference, never trained on: data.reference drops them from the index):
 - a folder `reference/<name>/` with an audio file directly inside (song.egg preferred), and
