@@ -51,10 +51,10 @@ import numpy as np
 import torch
 
 from automapper_ml.generation.seams import choose_lanes, make_lanes
+from automapper_ml.generation.sequence_cache import ContextCache, start_cache, step_model
 from automapper_ml.models.onset import N_DIFFICULTIES
 from automapper_ml.models.sequence import (
     AudioMemory,
-    ContextCache,
     SequenceInputs,
     SequenceModel,
     build_context,
@@ -177,7 +177,7 @@ class _Rows:
             self.bias = torch.zeros(model.config.vocab_size, device=device)
             self.bias[DIR0 : DIR0 + 2] = opt.up_down_bias  # DIR_0 up, DIR_1 down
         if opt.use_cache:
-            self.cache = model.start_cache(inputs, audio, r, opt.max_length + 1, context, opt.dtype)
+            self.cache = start_cache(model, inputs, audio, r, opt.max_length + 1, context, opt.dtype)
             if self.passes == 2:
                 diff = torch.where(uncond, N_DIFFICULTIES, inputs.difficulty.repeat_interleave(r))
                 # swap the difficulty term of the bias (the rest: onset frame, flow, onset audio)
@@ -196,7 +196,7 @@ class _Rows:
             t = new.shape[1]
             new = new.view(self.b, 1, self.k, t).expand(self.b, 2, self.k, t).reshape(-1, t)
         if self.use_cache:
-            out = self.model.step(new, self.cache)[:, -1].float()
+            out = step_model(self.model, new, self.cache)[:, -1].float()
         else:
             with torch.autocast(new.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
                 out = self.model(self.inputs, new)[:, -1].float()

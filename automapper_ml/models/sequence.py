@@ -41,9 +41,9 @@ are neutral. It is a simplification of evaluation.parity (no swing gap, no bomb 
 because it is smooth and cheap; its expectation is what is penalised, so gradients flow (the seed
 computed it on argmax: zero gradient).
 
-KV cache: `forward` (training) never sees a cache. Inference (`start_cache` -> `step` with a
-`DecoderCache`, context groups in a `ContextCache`) lives in models.sequence_cache; the methods here
-are its functions bound to the classes, and both cache classes are re-exported from this module.
+KV cache: `forward` (training) never sees a cache. Cached inference (`start_cache` -> `step_model`
+with a `DecoderCache`, context groups in a `ContextCache`) lives in generation.sequence_cache, which
+owns everything it derives from the weights; the model keeps no inference state.
 """
 
 from __future__ import annotations
@@ -58,10 +58,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from automapper_ml.audio import N_MELS, N_STRUCTURE
-from automapper_ml.models import sequence_cache
 from automapper_ml.models.checkpoint import read_stage_checkpoint
 from automapper_ml.models.onset import N_DIFFICULTIES
-from automapper_ml.models.sequence_cache import ContextCache, DecoderCache  # noqa: F401 (re-exported for callers)
 from automapper_ml.tokenizer import (
     BOS,
     CELL0,
@@ -271,9 +269,6 @@ class DecoderBlock(nn.Module):
         x = x + self.drop(self.self_attn.attend(h, k, v, self_mask))
         x = x + self.drop(self.cross_attn.attend(self.ln2(x), cross[0], cross[1], cross[2]))
         return x + self.mlp(self.ln3(x))
-
-    # cached inference: x (B*R, T, d) after `cache.length` cached positions (models.sequence_cache)
-    step = sequence_cache.step_block
 
 
 @dataclass
@@ -554,17 +549,6 @@ class SequenceModel(nn.Module):
         for i, block in enumerate(self.blocks):
             x = block(x, causal, (ks[i], vs[i], mask))
         return self.head(self.ln_f(x)), aux
-
-    # ------------------------------------------------------------------ cached inference
-    # the functions of models.sequence_cache bound as methods (same signatures and docstrings)
-    start_cache = sequence_cache.start_cache  # (inputs, audio, copies, ...) -> DecoderCache
-    step = sequence_cache.step_model  # (tokens (B, T), cache) -> logits (B, T, vocab)
-    context_tables = sequence_cache.context_tables  # what a ContextCache reads
-    step_weights = sequence_cache.step_weights  # pre-transposed weights for step_block
-
-    def train(self, mode: bool = True) -> SequenceModel:
-        self.__dict__.pop("_param_list", None)  # parameters may have been replaced (sequence_cache._derived)
-        return super().train(mode)
 
     # ------------------------------------------------------------------ loss
     def loss(

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 import torch
 
+from automapper_ml.generation.sequence_cache import ContextCache, start_cache, step_model
 from automapper_ml.models.sequence import (
-    ContextCache,
     SequenceConfig,
     SequenceInputs,
     SequenceModel,
@@ -89,10 +89,14 @@ def test_cached_steps_equal_training_forward():
     inputs, tokens = make_inputs()
     with torch.no_grad():
         full = model(inputs, tokens)
-        cache = model.start_cache(inputs)
-        stepped = torch.cat([model.step(tokens[:, i : i + 1], cache) for i in range(tokens.shape[1])], dim=1)
-        cache2 = model.start_cache(inputs)  # a multi-token chunk then single steps
-        chunked = torch.cat([model.step(tokens[:, :3], cache2), model.step(tokens[:, 3:], cache2)], dim=1)
+        cache = start_cache(model, inputs)
+        stepped = torch.cat(
+            [step_model(model, tokens[:, i : i + 1], cache) for i in range(tokens.shape[1])], dim=1
+        )
+        cache2 = start_cache(model, inputs)  # a multi-token chunk then single steps
+        chunked = torch.cat(
+            [step_model(model, tokens[:, :3], cache2), step_model(model, tokens[:, 3:], cache2)], dim=1
+        )
     assert (stepped - full).abs().max() < 1e-4
     assert (chunked - full).abs().max() < 1e-4
     # weight-derived inference constants (pre-transposed weights, context tables) follow training
@@ -101,8 +105,10 @@ def test_cached_steps_equal_training_forward():
     torch.optim.SGD(model.parameters(), lr=0.5).step()  # in place, as in training
     with torch.no_grad():
         full = model(inputs, tokens)
-        cache = model.start_cache(inputs)
-        stepped = torch.cat([model.step(tokens[:, i : i + 1], cache) for i in range(tokens.shape[1])], dim=1)
+        cache = start_cache(model, inputs)
+        stepped = torch.cat(
+            [step_model(model, tokens[:, i : i + 1], cache) for i in range(tokens.shape[1])], dim=1
+        )
     assert (stepped - full).abs().max() < 1e-4
 
 
@@ -112,8 +118,10 @@ def test_bfloat16_cache_stays_close_to_the_fp32_forward():
     inputs, tokens = make_inputs()
     with torch.no_grad():
         full = model(inputs, tokens)
-        cache = model.start_cache(inputs, dtype=torch.bfloat16)
-        stepped = torch.cat([model.step(tokens[:, i : i + 1], cache) for i in range(tokens.shape[1])], dim=1)
+        cache = start_cache(model, inputs, dtype=torch.bfloat16)
+        stepped = torch.cat(
+            [step_model(model, tokens[:, i : i + 1], cache) for i in range(tokens.shape[1])], dim=1
+        )
     assert (
         cache.cross_k[0].dtype == cache.self_k[0].dtype == torch.bfloat16 and stepped.dtype == torch.float32
     )

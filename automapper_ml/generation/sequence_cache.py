@@ -1,29 +1,27 @@
 """Cached inference for `models.sequence.SequenceModel`: the decoder KV cache and the context-group cache.
 
-`SequenceModel.forward` (training) never sees a cache. Inference uses `audio_memory` -> `start_cache`
--> `step` with a `DecoderCache`: one cross-attention memory per onset, read by `copies` consecutive
-rows (beams x CFG passes) whose queries are folded into one attention call, so the memory is never
-duplicated or re-ordered; self K/V live in preallocated buffers (no torch.cat per step). Context
-groups are encoded once per distinct group and kept as projected K/V (`ContextCache`).
+`SequenceModel.forward` (training) never sees a cache. Inference uses `audio_memory` ->
+`start_cache(model, ...)` -> `step_model(model, tokens, cache)` with a `DecoderCache`: one
+cross-attention memory per onset, read by `copies` consecutive rows (beams x CFG passes) whose
+queries are folded into one attention call, so the memory is never duplicated or re-ordered; self
+K/V live in preallocated buffers (no torch.cat per step). Context groups are encoded once per
+distinct group and kept as projected K/V (`ContextCache`).
 
-The model's `start_cache`, `step`, `context_tables`, `step_weights` and `DecoderBlock.step` are thin
-methods over the functions here, and `models.sequence` re-exports `DecoderCache` and `ContextCache`.
-Imports go one way at run time: sequence.py imports this module; this module names the model's
-classes in annotations only (under TYPE_CHECKING), and reaches the weights through the model object.
+The caches own everything inference derives from the weights (as whisper's decoder owns its
+kv-cache): a `ContextCache` computes the context tables and the pre-transposed step weights from the
+model's weights when it is made and keeps them; the model itself keeps nothing. A cache therefore
+holds the weights of the moment it was made: make a new one after training steps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+from automapper_ml.models.sequence import AudioMemory, DecoderBlock, SequenceInputs, SequenceModel
 from automapper_ml.tokenizer import EOS, PAD
-
-if TYPE_CHECKING:
-    from automapper_ml.models.sequence import AudioMemory, DecoderBlock, SequenceInputs, SequenceModel
 
 
 @dataclass
@@ -39,7 +37,7 @@ class DecoderCache:
     self_v: list[torch.Tensor]
     length: int = 0
     copies: int = 1  # consecutive rows sharing one memory (beams x CFG passes)
-    weights: list[tuple[torch.Tensor, ...]] = field(default_factory=list)  # `SequenceModel.step_weights`
+    weights: list[tuple[torch.Tensor, ...]] = field(default_factory=list)  # `step_weights`
     hand_bias: torch.Tensor | None = None  # (B, 3, d): added per token by its hand (none, left, right)
     hand: torch.Tensor | None = None  # (B,) long: hand of the last coloured token so far (0 = none)
 
@@ -86,12 +84,13 @@ class ContextCache:
     Keyed by the group's tokens (its encoding depends on nothing else), so a song's repeated
     patterns and the groups every onset shares with its neighbours cost one encoding. The age and
     frame embeddings are added after the encoder, i.e. linearly to K/V: their projections are
-    tables (`SequenceModel.context_tables`). Holds encodings of the model's weights at construction:
-    make a new one after training."""
+    tables (`context_tables`). Holds encodings, tables and step weights of the model's weights at
+    construction: make a new one after training."""
 
     def __init__(self, model: SequenceModel, dtype: torch.dtype = torch.float32) -> None:
         self.model, self.dtype = model, dtype
-        self.weight, self.bias, self.age_table, self.frame_table, start = model.context_tables(dtype)
+        self.weight, self.bias, self.age_table, self.frame_table, start = context_tables(model, dtype)
+        self.step_weights = step_weights(model, dtype)  # what every DecoderCache started from it reads
         zero = start.new_zeros(1, start.shape[1])
         # row 0: zeros, read by PAD; row 1: the start slot's K/V
         self.buffer = torch.cat([zero, start, zero.expand(254, -1)])
@@ -246,21 +245,8 @@ def start_cache(
         hand_bias = model.flow_embedding(inputs)[1].float().repeat_interleave(copies, dim=0)
         hand = torch.zeros(rows, dtype=torch.long, device=bias.device)
     return DecoderCache(
-        ks, vs, mask, bias, empty[:n], empty[n:], 0, copies, step_weights(model, dtype), hand_bias, hand
+        ks, vs, mask, bias, empty[:n], empty[n:], 0, copies, context.step_weights, hand_bias, hand
     )
-
-
-def _derived(model: SequenceModel) -> dict:
-    """Inference constants derived from the weights, dropped when any parameter changes (in place
-    too: optimizer steps and load_state_dict bump the version counter). The parameter list itself
-    is collected again on train()/eval() (walking the modules costs ~1 ms a call)."""
-    if "_param_list" not in model.__dict__:
-        model.__dict__["_param_list"] = list(model.parameters())
-    key = tuple((p.data_ptr(), p._version) for p in model.__dict__["_param_list"])
-    if getattr(model, "_derived_key", None) != key:
-        model._derived_cache = {}
-        model._derived_key = key
-    return model._derived_cache
 
 
 @torch.no_grad()
@@ -269,18 +255,15 @@ def context_tables(model: SequenceModel, dtype: torch.dtype = torch.float32) -> 
     (2 L d,) (layer l: K at [2l d, (2l+1) d), V after it), the projected age and frame embeddings
     (ages + 1, 2 L d) and (P + 3, 2 L d), each with a last zero row, and the start slot's K/V;
     computed in fp32, stored in `dtype`."""
-    derived = _derived(model)
-    if ("context", dtype) not in derived:
-        ca = [b.cross_attn for b in model.blocks]
-        weight = torch.cat([w for a in ca for w in (a.k.weight, a.v.weight)]).T.contiguous()
-        bias = torch.cat([b for a in ca for b in (a.k.bias, a.v.bias)])
-        zero = bias.new_zeros(1, bias.shape[0])
-        tables = (
-            weight, bias, torch.cat([model.context_age.weight @ weight, zero]),
-            torch.cat([model.frame.weight @ weight, zero]), model.context_start[0] @ weight + bias,
-        )  # fmt: skip
-        derived["context", dtype] = tuple(t.to(dtype) for t in tables)
-    return derived["context", dtype]
+    ca = [b.cross_attn for b in model.blocks]
+    weight = torch.cat([w for a in ca for w in (a.k.weight, a.v.weight)]).T.contiguous()
+    bias = torch.cat([b for a in ca for b in (a.k.bias, a.v.bias)])
+    zero = bias.new_zeros(1, bias.shape[0])
+    tables = (
+        weight, bias, torch.cat([model.context_age.weight @ weight, zero]),
+        torch.cat([model.frame.weight @ weight, zero]), model.context_start[0] @ weight + bias,
+    )  # fmt: skip
+    return tuple(t.to(dtype) for t in tables)
 
 
 @torch.no_grad()
@@ -289,18 +272,15 @@ def step_weights(model: SequenceModel, dtype: torch.dtype = torch.float32) -> li
     cross out, MLP up and down, for `step_block`. MKL multiplies a few rows by a
     pre-transposed weight ~2x faster than through nn.Linear's (out, in) one, and q/k/v fused is one
     call instead of three. In `dtype` (bfloat16 halves the bytes a step reads: it is memory-bound)."""
-    derived = _derived(model)
-    if ("step", dtype) not in derived:
-        out = []
-        for block in model.blocks:
-            a, c, (up, _, down, _) = block.self_attn, block.cross_attn, block.mlp.net
-            qkv = torch.cat([a.q.weight, a.k.weight, a.v.weight]).T.to(dtype).contiguous()
-            layer = [qkv, torch.cat([a.q.bias, a.k.bias, a.v.bias]).to(dtype)]
-            for lin in (a.o, c.q, c.o, up, down):
-                layer += [lin.weight.T.to(dtype).contiguous(), lin.bias.detach().to(dtype, copy=True)]
-            out.append(tuple(layer))
-        derived["step", dtype] = out
-    return derived["step", dtype]
+    out = []
+    for block in model.blocks:
+        a, c, (up, _, down, _) = block.self_attn, block.cross_attn, block.mlp.net
+        qkv = torch.cat([a.q.weight, a.k.weight, a.v.weight]).T.to(dtype).contiguous()
+        layer = [qkv, torch.cat([a.q.bias, a.k.bias, a.v.bias]).to(dtype)]
+        for lin in (a.o, c.q, c.o, up, down):
+            layer += [lin.weight.T.to(dtype).contiguous(), lin.bias.detach().to(dtype, copy=True)]
+        out.append(tuple(layer))
+    return out
 
 
 @torch.no_grad()
