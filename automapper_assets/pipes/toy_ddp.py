@@ -7,7 +7,6 @@ reports the materialisation through Pipes.
     python -m torch.distributed.run --standalone --nproc_per_node 2 toy_ddp.py OUT.pt [STEPS]
 """
 
-import os
 import sys
 import time
 
@@ -16,6 +15,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from automapper_assets.pipes.rank0 import rank0_pipes
+from automapper_ml.atomic import atomic_path
 
 DIM = 8  # features
 BATCH = 64  # rows per rank per step
@@ -48,9 +48,8 @@ def main(argv: list[str]) -> int:
         dist.all_gather(gathered, weights)
         in_sync = all(torch.equal(gathered[0], w) for w in gathered)
         if rank == 0:
-            tmp = f"{out}.{os.getpid()}.tmp"
-            torch.save({"weight": weights, "world_size": world}, tmp)
-            os.replace(tmp, out)
+            with atomic_path(out) as tmp:
+                torch.save({"weight": weights, "world_size": world}, tmp)
         if pipes is not None:
             pipes.report_asset_materialization(
                 metadata={

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -29,6 +28,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+
+from automapper_ml.atomic import removed_on_error, temp_file
 
 DEFAULT_BASE_URL = "https://api.beatsaver.com"
 BASE_URL_ENV = "BEATSAVER_BASE_URL"
@@ -259,10 +260,10 @@ class BeatSaverClient:
                 raise TooLargeError(
                     f"{url}: {int(length)} bytes is over the {self.options.max_zip_bytes} cap"
                 )
-            fd, name = tempfile.mkstemp(dir=dest_dir, prefix=prefix, suffix=".part")
+            tmp = temp_file(dest_dir, prefix=prefix, suffix=".part")
             digest, size = hashlib.sha1(), 0
-            try:
-                with os.fdopen(fd, "wb") as out:
+            with removed_on_error(tmp):
+                with tmp.open("wb") as out:
                     while chunk := response.read(CHUNK_BYTES):
                         size += len(chunk)
                         if size > self.options.max_zip_bytes:
@@ -271,9 +272,6 @@ class BeatSaverClient:
                         out.write(chunk)
                 if length and length.isdigit() and size != int(length):
                     raise http.client.IncompleteRead(b"", int(length) - size)
-            except BaseException:
-                Path(name).unlink(missing_ok=True)
-                raise
-            return Path(name), digest.hexdigest()
+            return tmp, digest.hexdigest()
 
         return self._with_retries(url, consume)

@@ -16,9 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
 import sys
-import tempfile
 import time
 import zipfile
 from collections import Counter
@@ -29,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from automapper_ml.atomic import replace_on_success, write_text_atomic
 from automapper_ml.beatsaver.client import BeatSaverClient, BeatSaverError
 from automapper_ml.beatsaver.filters import (
     CATEGORIES,
@@ -193,14 +192,7 @@ def is_complete(raw_dir: Path, key: str, sha: str, cache: Sha1Cache | None = Non
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PART_SUFFIX)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=1), suffix=PART_SUFFIX)
 
 
 class DownloadInterrupted(KeyboardInterrupt):
@@ -279,7 +271,7 @@ def fetch_one(
     key, sha, url = record["id"], version_hash(record), download_url(record)
     assert sha is not None and url is not None  # guaranteed by ineligibility()
     tmp, got = client.download(url, raw_dir, prefix=f".{key}.zip.")
-    try:
+    with replace_on_success(tmp, raw_dir / f"{key}.zip"):
         if got != sha:
             raise BeatSaverError(
                 f"{key}: sha1 {got} does not match the version hash {sha}", code="sha1_mismatch"
@@ -287,10 +279,6 @@ def fetch_one(
         verify_map_zip(tmp)
         # An older version's sidecar must not sit beside the new zip, not even for a moment.
         (raw_dir / f"{key}.json").unlink(missing_ok=True)
-        os.replace(tmp, raw_dir / f"{key}.zip")
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     if cache is not None:
         cache.remember(raw_dir / f"{key}.zip", sha)
     write_json_atomic(raw_dir / f"{key}.json", record)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from automapper_ml.atomic import write_text_atomic
 
 DIFFICULTIES = ("Easy", "Normal", "Hard", "Expert", "ExpertPlus")
 ALIASES = {"expert+": "ExpertPlus", "expertplus": "ExpertPlus", "e+": "ExpertPlus"}
@@ -100,21 +100,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"{song}: no onset found (is the audio silent?)")
     text = json.dumps(times) + "\n"
     if args.output:
-        _write_atomic(Path(args.output), text)
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(Path(args.output), text)
         say(f"{len(times)} onsets -> {args.output} in {time.monotonic() - started:.1f} s")
     else:
         sys.stdout.write(text)
         say(f"{len(times)} onsets in {time.monotonic() - started:.1f} s")
     return 0
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

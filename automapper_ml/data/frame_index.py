@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import polars as pl
+
+from automapper_ml.atomic import atomic_path
 
 SPLIT_BOUNDS = (("train", 0.85), ("val", 0.95), ("test", 1.0))
 VERSION_COLUMNS = ("key", "song_id", "difficulty", "split", "weight", "n_frames", "onsets_sha")
@@ -181,12 +182,6 @@ def write_index(index: pl.DataFrame, path: str | os.PathLike) -> Path:
     """Write the index parquet atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, prefix=".tmp-", suffix=".parquet") as tmp:
         index.write_parquet(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

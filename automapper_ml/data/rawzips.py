@@ -24,6 +24,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from automapper_ml.atomic import write_bytes_atomic
 from automapper_ml.data.quarantine import is_utf8_name, safe_name
 
 MAX_SHARDS = 64
@@ -131,17 +132,9 @@ def _load_sha_cache(cache_path: Path | None) -> dict[str, list]:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` whole or not at all (temp file in the same folder, then os.replace)."""
+    """Write `data` to `path` whole or not at all, fsync'd (automapper_ml.atomic); makes the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomic(path, data, fsync=True)
 
 
 def scan_raw(raw_dir: Path, cache_path: Path | None = None) -> list[ZipEntry]:

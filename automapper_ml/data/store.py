@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from automapper_ml.atomic import atomic_dir, atomic_path
 
 
 @dataclass(slots=True)
@@ -51,8 +52,7 @@ def write_segment(store: str | os.PathLike, records: Sequence[Record]) -> str:
     store = Path(store)
     (store / "segments").mkdir(parents=True, exist_ok=True)
     segment_id = uuid.uuid4().hex[:16]
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=store / "segments"))
-    try:
+    with atomic_dir(store / "segments" / segment_id, prefix=".tmp-", suffix="") as tmp:
         columns: dict[str, list] = {"key": [r.key for r in records]}
         for name in names:
             parts = [np.asarray(r.arrays[name]) for r in records]
@@ -66,10 +66,6 @@ def write_segment(store: str | os.PathLike, records: Sequence[Record]) -> str:
         for k in meta_keys:
             columns[k] = [r.meta.get(k) for r in records]
         pl.DataFrame(columns).write_parquet(tmp / "records.parquet")
-        os.replace(tmp, store / "segments" / segment_id)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return segment_id
 
 
@@ -90,14 +86,8 @@ def write_snapshot(store: str | os.PathLike, name: str, rows: pl.DataFrame) -> P
     out = Path(store) / "snapshots" / f"{name}-{digest}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     if not out.exists():
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=out.parent)
-        os.close(fd)
-        try:
+        with atomic_path(out, prefix=".tmp-", suffix=".parquet") as tmp:
             rows.write_parquet(tmp)
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     return out
 
 

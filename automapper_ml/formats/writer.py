@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from automapper_ml.atomic import atomic_dir, atomic_path
 from automapper_ml.formats.errors import (
     InvalidValueError,
     MapFormatError,
@@ -157,47 +156,19 @@ def write_map(
 
 
 def _write_zip(out: Path, payload: dict[str, bytes]) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w") as zf:
-            for name, data in payload.items():
-                info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-                # Ogg, JPEG and PNG are already compressed; deflating them again only costs time.
-                stored = name == SONG_FILENAME or name in COVER_FILENAMES.values()
-                info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, data)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp, open(tmp, "wb") as handle, zipfile.ZipFile(handle, "w") as zf:
+        for name, data in payload.items():
+            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+            # Ogg, JPEG and PNG are already compressed; deflating them again only costs time.
+            stored = name == SONG_FILENAME or name in COVER_FILENAMES.values()
+            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
 
 
 def _write_folder(out: Path, payload: dict[str, bytes]) -> None:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder")
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    old: Path | None = None
-    try:
+    with atomic_dir(out) as tmp:
         for name, data in payload.items():
             (tmp / name).write_bytes(data)
-        if out.exists():
-            # A folder cannot be renamed over a non-empty one: move the old map aside first,
-            # so `out` is at every moment either the old map, absent, or the new map.
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
-            os.replace(out, old / "map")
-            try:
-                os.replace(tmp, out)
-            except BaseException:
-                os.replace(old / "map", out)
-                raise
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

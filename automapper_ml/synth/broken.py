@@ -9,7 +9,6 @@ its 129 MiB member never exists in memory.
 from __future__ import annotations
 
 import json
-import os
 import stat
 import tempfile
 import zipfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from automapper_ml.atomic import atomic_path, write_bytes_atomic
 from automapper_ml.formats.model import BeatMap, ColorNote, Difficulty, Obstacle
 from automapper_ml.formats.writer import write_map
 from automapper_ml.synth.audio import SAMPLE_RATE, encode_ogg, render_song
@@ -139,18 +139,8 @@ def _add_members(zf: zipfile.ZipFile, members: dict[str, bytes]) -> None:
 
 
 def _atomic(path: Path, fill: Callable) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fill(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    _atomic(path, lambda f: f.write(data))
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        fill(handle)
 
 
 def _extra(name: str, data: bytes, *, symlink: bool = False) -> tuple[zipfile.ZipInfo, bytes]:

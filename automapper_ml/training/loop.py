@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from automapper_ml.atomic import atomic_path
 from automapper_ml.models.checkpoint import load_checkpoint
 
 CHECKPOINT_FORMAT = 1
@@ -101,14 +101,8 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """torch.save to a temp file beside `path`, then rename: the file is whole or absent."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def train(

@@ -9,8 +9,6 @@ so a training run reading the old one is never disturbed.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -18,6 +16,7 @@ import polars as pl
 from automapper_assets.defs.ingest.config import ingest_config
 from automapper_assets.defs.ingest.raw import scan
 from automapper_assets.defs.resources import AutomapperPaths
+from automapper_ml.atomic import write_text_atomic
 from automapper_ml.data.features import Quarantined, ZipEntry, audio_store_version, token_store_version
 from automapper_ml.data.frame_index import FAILURE_SCHEMA
 from automapper_ml.data.manifest import write_parquet_atomic
@@ -62,10 +61,9 @@ def head_snapshot(store: Path, shard: str) -> Path | None:
 def set_head(store: Path, shard: str, snapshot: Path | None) -> None:
     heads = store / "heads"
     heads.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=heads)
-    with os.fdopen(fd, "w") as f:
-        f.write(snapshot.name if snapshot is not None else "")
-    os.replace(tmp, heads / f"{shard}.txt")
+    write_text_atomic(
+        heads / f"{shard}.txt", snapshot.name if snapshot is not None else "", prefix=".tmp-", suffix=""
+    )
 
 
 def write_quarantine(store: Path, shard: str, failed: list[Quarantined], skipped: list[Quarantined]) -> None:

@@ -9,15 +9,13 @@ stage's code version, together with TRAINING_CODE_VERSION (bump it when the loop
 import base64
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import tomllib
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from automapper_ml.atomic import copy_atomic as copy_atomic  # re-exported: callers import it from here
 from automapper_ml.data.frame_index import index_version
 
 TRAINING_CODE_VERSION = "1"
@@ -77,15 +75,3 @@ def warm_start_weights(stage_dir: Path, enabled: bool, log) -> dict | None:
             return load_checkpoint(path)["model"]
     log("warm start asked for, but no champion or best checkpoint exists: training from scratch")
     return None
-
-
-def copy_atomic(src: Path, dst: Path) -> None:
-    """Copy a file to `dst` whole or not at all (a temp file beside it, then os.replace)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
