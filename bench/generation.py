@@ -57,9 +57,10 @@ from automapper_ml.generation.level import (
     encode_blocks,
     generate_level,
 )
+from automapper_ml.generation.lighting import LightingOptions  # noqa: E402
 from automapper_ml.generation.models import GenerationModels
 from automapper_ml.generation.options import GenerationOptions
-from automapper_ml.models.lighting import LightingConfig, LightingModel, LightingOptions
+from automapper_ml.models.lighting import LightingConfig, LightingModel  # noqa: E402
 from automapper_ml.models.onset import OnsetConfig, OnsetModel, predict_song
 from automapper_ml.models.sequence import SequenceConfig, SequenceModel
 from automapper_ml.synth.audio import render_song

@@ -49,6 +49,7 @@ from automapper_ml.generation.cover import song_cover
 from automapper_ml.generation.decoding import DecodingOptions, decode_song
 from automapper_ml.generation.density import FLOOR, choose_onsets
 from automapper_ml.generation.export import KNOWN_ENVIRONMENTS, encode_song, export_level
+from automapper_ml.generation.lighting import LightingOptions, generate_lights
 from automapper_ml.generation.models import GenerationModels, load_models
 from automapper_ml.generation.options import DEFAULT_NJS, DEFAULT_OFFSET, GenerationOptions
 from automapper_ml.generation.postprocess import PostProcessReport, postprocess
@@ -62,7 +63,6 @@ from automapper_ml.generation.tempo import (
     user_tempo,
 )
 from automapper_ml.limits import MIN_GENERATE_SECONDS, SILENCE_WINDOW_SECONDS, SILENT_PEAK_DBFS
-from automapper_ml.models.lighting import LightingOptions, generate_lights
 from automapper_ml.tokenizer import (
     MAX_BEAT,
     TICKS_PER_BEAT,

@@ -15,13 +15,8 @@ import pytest
 import torch
 
 from automapper_ml.audio import FRAME_SECONDS
-from automapper_ml.models.lighting import (
-    LightingConfig,
-    LightingOptions,
-    generate_lights,
-    interp_frames,
-    load_lighting_model,
-)
+from automapper_ml.generation.lighting import LightingOptions, generate_lights
+from automapper_ml.models.lighting import LightingConfig, interp_frames, load_lighting_model
 from automapper_ml.synth import DemoConfig, generate_demo_corpus
 from automapper_ml.tokenizer import LIGHT_BOS, LIGHT_EOS, LIGHT_PAD, LightGrammar, NoteGroup, decode_lights
 from automapper_ml.training.lighting import lighting_settings, train_lighting_model

@@ -28,10 +28,11 @@ from automapper_ml.generation.level import (
     song_audio,
     timing_prefixes,
 )
+from automapper_ml.generation.lighting import LightingOptions
 from automapper_ml.generation.models import MissingModelsError, ModelLoadError, find_checkpoints, load_models
 from automapper_ml.generation.options import GenerationOptions, PostProcessOptions
 from automapper_ml.generation.tempo import beat_timing
-from automapper_ml.models.lighting import LightingConfig, LightingModel, LightingOptions
+from automapper_ml.models.lighting import LightingConfig, LightingModel
 from automapper_ml.models.onset import OnsetConfig, OnsetModel, predict_song
 from automapper_ml.models.sequence import SequenceConfig, SequenceModel
 from automapper_ml.synth.audio import render_song

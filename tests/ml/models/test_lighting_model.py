@@ -7,16 +7,15 @@ import numpy as np
 import pytest
 import torch
 
+from automapper_ml.generation.lighting import LightingOptions, generate_lights
 from automapper_ml.models.lighting import (
     BOOST_IDS,
     COLOR_IDS,
     EVENT_TOKENS,
     LightingConfig,
     LightingModel,
-    LightingOptions,
     cell_features,
     context_arrays,
-    generate_lights,
     load_lighting_model,
     mel_stats,
     note_cells_of,
