@@ -10,13 +10,14 @@ from pathlib import Path
 
 import dagster as dg
 
-DEFAULT_HOME = "data"
+from automapper_ml import paths
+
 RAW_ENV = "AUTOMAPPER_RAW"
 
 
 def resolve_home(home: str | None = None) -> Path:
-    """`home`, else $AUTOMAPPER_HOME, else ./data, as an absolute path."""
-    return Path(home or os.environ.get("AUTOMAPPER_HOME") or DEFAULT_HOME).expanduser().resolve()
+    """`home`, else $AUTOMAPPER_HOME, else ./data (automapper_ml.paths.home), as an absolute path."""
+    return paths.home(home).expanduser().resolve()
 
 
 class AutomapperPaths(dg.ConfigurableResource):

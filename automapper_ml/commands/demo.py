@@ -6,11 +6,10 @@ songs. Writes into <home>/raw and <home>/reference; home is --home, else $AUTOMA
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from pathlib import Path
 
+from automapper_ml import paths
 from automapper_ml.cli import CommandError
 from automapper_ml.synth import DemoConfig, generate_demo_corpus
 
@@ -42,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    home = Path(args.home or os.environ.get("AUTOMAPPER_HOME") or "data")
+    home = paths.home(args.home)
     raw = home / "raw"
     if raw.exists() and not raw.is_dir():
         raise CommandError(f"{raw} exists and is not a folder")

@@ -10,12 +10,11 @@ else ./data; the API root is --base-url, else $BEATSAVER_BASE_URL, else the publ
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
+from automapper_ml import paths
 from automapper_ml.beatsaver.client import BeatSaverClient, BeatSaverError, ClientOptions, base_url_from_env
 from automapper_ml.beatsaver.download import DownloadInterrupted, DownloadOptions, download_maps
 from automapper_ml.beatsaver.filters import FilterOptions, parse_quotas
@@ -55,10 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _home(explicit: str | None) -> Path:
-    return Path(explicit or os.environ.get("AUTOMAPPER_HOME") or "data")
-
-
 def run(args: argparse.Namespace) -> int:
     from automapper_ml.cli import CommandError
 
@@ -94,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     records = client.iter_search(sort_order=args.sort_order, max_pages=args.max_pages)
     previous = _sigterm_as_interrupt()
     try:
-        summary = download_maps(records, client, _home(args.home), options)
+        summary = download_maps(records, client, paths.home(args.home), options)
     except BeatSaverError as err:
         raise CommandError(str(err)) from None
     except DownloadInterrupted as err:
