@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 from automapper_ml.atomic import write_text_atomic
+from automapper_ml.formats.model import DIFFICULTY_NAMES
 
-DIFFICULTIES = ("Easy", "Normal", "Hard", "Expert", "ExpertPlus")
+DIFFICULTIES = DIFFICULTY_NAMES
 ALIASES = {"expert+": "ExpertPlus", "expertplus": "ExpertPlus", "e+": "ExpertPlus"}
 
 

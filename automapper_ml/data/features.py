@@ -47,10 +47,10 @@ from automapper_ml.data.manifest import ZIP_SCHEMA, cached_zip_facts, checked, p
 from automapper_ml.data.quarantine import one_line_reason
 from automapper_ml.data.store import Record, SnapshotReader, segment_records, write_segment, write_snapshot
 from automapper_ml.formats import BeatMap, open_map_source, read_map
+from automapper_ml.formats.model import DIFFICULTY_INDEX
 from automapper_ml.tokenizer import TOKENIZER_VERSION, encode_lights, encode_notes
 
 TRAIN_CHARACTERISTICS = ("Standard",)
-DIFFICULTY_INDEX = {"Easy": 0, "Normal": 1, "Hard": 2, "Expert": 3, "ExpertPlus": 4}
 LIGHT_STEP = 0.5  # beats per lighting group
 
 

@@ -39,8 +39,10 @@ DIRECTION_STEP = {
 }
 
 # Difficulty names and the rank the game gives each (Info.dat `_difficultyRank`).
+# The one difficulty table: names in order, the game's rank, and the models' difficulty index (0..4).
 DIFFICULTY_RANKS = {"Easy": 1, "Normal": 3, "Hard": 5, "Expert": 7, "ExpertPlus": 9}
 DIFFICULTY_NAMES = tuple(DIFFICULTY_RANKS)
+DIFFICULTY_INDEX = {name: i for i, name in enumerate(DIFFICULTY_NAMES)}  # rank 1, 3, .., 9 -> 0 .. 4
 CHARACTERISTICS = (
     "Standard",
     "NoArrows",

@@ -50,6 +50,7 @@ from typing import Literal, Protocol
 import numpy as np
 import torch
 
+from automapper_ml.generation.sampling import sample_top_p
 from automapper_ml.generation.seams import choose_lanes, make_lanes
 from automapper_ml.generation.sequence_cache import ContextCache, start_cache, step_model
 from automapper_ml.models.onset import N_DIFFICULTIES
@@ -339,7 +340,7 @@ def _single(rows: _Rows, masks: _Masks, b: int, states: list, closing: list, pre
             best, tok = logp.max(-1)
             chosen = best.tolist()
         else:
-            tok = _nucleus(masked / opt.temperature, opt.top_p, gen)
+            tok = sample_top_p(torch.softmax(masked / opt.temperature, dim=-1), opt.top_p, gen)
             chosen = logp.gather(1, tok[:, None])[:, 0].tolist()
         tok_list = tok.tolist()
         for j, i in enumerate(active):
@@ -361,16 +362,6 @@ def _single(rows: _Rows, masks: _Masks, b: int, states: list, closing: list, pre
         if out[i][-1:] != [EOS]:
             out[i], states[i] = _repair(out[i], start_states[i], closing[i])
     return DecodingResult(out, logp_sum, list(logp_sum), states, [g[-1:] == [EOS] for g in out])
-
-
-def _nucleus(logits: torch.Tensor, top_p: float, gen: torch.Generator | None) -> torch.Tensor:
-    """One token per row from the smallest top set holding `top_p` of the mass (-inf never drawn)."""
-    probs = torch.softmax(logits, dim=-1)
-    sorted_p, order = probs.sort(dim=-1, descending=True)
-    keep = (sorted_p.cumsum(-1) - sorted_p) < top_p  # the first token is always kept
-    sorted_p = torch.where(keep & (sorted_p > 0), sorted_p, 0.0)
-    pick = torch.multinomial(sorted_p.cpu(), 1, generator=gen).to(logits.device)
-    return order.gather(1, pick)[:, 0]
 
 
 def _beam(rows: _Rows, masks: _Masks, b: int, k: int, states: list, closing: list, prefixes: list,

@@ -44,7 +44,7 @@ from automapper_ml.audio import FRAME_SECONDS, SAMPLE_RATE, AudioError, AudioFea
 from automapper_ml.evaluation.onsets import peak_candidates
 from automapper_ml.evaluation.quality import QualityReport, quality_report
 from automapper_ml.formats.errors import InvalidValueError
-from automapper_ml.formats.model import DIFFICULTY_RANKS, BeatMap, Difficulty
+from automapper_ml.formats.model import DIFFICULTY_INDEX, DIFFICULTY_RANKS, BeatMap, Difficulty
 from automapper_ml.generation.cover import song_cover
 from automapper_ml.generation.decoding import DecodingOptions, decode_song
 from automapper_ml.generation.density import FLOOR, choose_onsets
@@ -438,7 +438,7 @@ def _difficulty(
 ) -> tuple[Difficulty, DifficultyResult]:
     from automapper_ml.models.onset import predict_song
 
-    index = DIFFICULTY_RANKS[name] // 2  # 1, 3, 5, 7, 9 -> 0..4, the models' difficulty index
+    index = DIFFICULTY_INDEX[name]
     timing = alignment.timing
     seconds: dict[str, float] = {}
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from automapper_ml.generation.sampling import sample_top_p
 from automapper_ml.models.lighting import (
     BOOST_IDS,
     COLOR_IDS,
@@ -198,8 +199,4 @@ def _choose(logits: torch.Tensor, opts: LightingOptions, generator: torch.Genera
     if opts.temperature <= 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits / opts.temperature, dim=-1).cpu()
-    sorted_p, order = probs.sort(dim=-1, descending=True)
-    drop = sorted_p.cumsum(dim=-1) - sorted_p > opts.top_p  # always keeps the most likely token
-    sorted_p = sorted_p.masked_fill(drop, 0.0)
-    pick = torch.multinomial(sorted_p, 1, generator=generator)
-    return order.gather(1, pick)[:, 0].to(logits.device)
+    return sample_top_p(probs, opts.top_p, generator).to(logits.device)

@@ -30,7 +30,7 @@ import numpy as np
 from automapper_ml.audio import FRAME_SECONDS, SAMPLE_RATE, compute_features
 from automapper_ml.evaluation.onsets import onset_scores, pick_peaks
 from automapper_ml.evaluation.quality import quality_report
-from automapper_ml.formats.model import DIFFICULTY_RANKS
+from automapper_ml.formats.model import DIFFICULTY_INDEX
 from automapper_ml.formats.reader import open_map_source, read_map
 from automapper_ml.generation.level import SongAudio, generate_level, song_audio
 from automapper_ml.generation.models import GenerationModels
@@ -179,7 +179,7 @@ def evaluate_real_songs(
             ref = case.references[res.name]
             diff = generated[res.name]
             times = np.unique(result.alignment.to_seconds(np.array([n.beat for n in diff.notes])))
-            index = DIFFICULTY_RANKS[res.name] // 2  # the models' difficulty index, as generation uses it
+            index = DIFFICULTY_INDEX[res.name]
             curve = predict_song(models.onset, feats.mel, feats.structure, index)
             score = onset_scores(ref, times)
             stage1 = pick_peaks(curve, models.onset_threshold)
