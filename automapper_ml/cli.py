@@ -1,15 +1,16 @@
 """`automapper`: the command line. Each subcommand lives in automapper_ml/commands/<name>.py
-with `add_arguments(parser)` and `run(args) -> int`; they are imported only when used, so
-`automapper --help` stays fast and one broken command never breaks the others."""
+with `add_arguments(parser)` and `run(args) -> int`; `main` imports only the module of the command
+it runs (`automapper --help` lists every command from COMMANDS, importing none), so the help stays
+fast and one broken command never breaks the others."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
-
-from automapper_ml.formats.errors import MapError
+from collections.abc import Iterable, Sequence
 
 # name -> (module, one-line help). Order is the order of `automapper --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -35,27 +36,39 @@ class CommandError(Exception):
     """Raised by a command for bad input: printed as one line, exit status 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(imported: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The parser: every command of COMMANDS (whose module exists) with its one-line help. Only the
+    commands named in `imported` (None: all of them) get their module imported, and with it their
+    arguments, description and `run`; the others are listed but take no arguments."""
+    wanted = set(COMMANDS) if imported is None else set(imported)
     parser = argparse.ArgumentParser(prog="automapper", description="Beat Saber automapper.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name != module_name:
-                raise
+        if importlib.util.find_spec(module_name) is None:
             continue  # not built yet
+        if name not in wanted:
+            sub.add_parser(name, help=help_text)
+            continue
+        module = importlib.import_module(module_name)
         sub_parser = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
         module.add_arguments(sub_parser)
         sub_parser.set_defaults(_run=module.run)
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command `argv` names: its first word that is not an option (the top level has only -h)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # text from files (a lone surrogate in a title) prints escaped
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    command = _command_in(argv)
+    parser = build_parser([command] if command else [])
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
@@ -83,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
 def _expected(err: Exception) -> bool:
     """Errors for bad input or a bad environment: a command's own, a map's, the audio's, the OS's
     (missing file, full disk), running out of memory."""
-    from automapper_ml.audio import AudioError  # here, not at the top: numpy and scipy only on failure
+    # here, not at the top: numpy and scipy (and the map model) only on failure
+    from automapper_ml.audio import AudioError
+    from automapper_ml.formats.errors import MapError
 
     return isinstance(err, CommandError | MapError | AudioError | OSError | MemoryError)
 
