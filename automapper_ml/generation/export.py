@@ -44,7 +44,6 @@ KNOWN_ENVIRONMENTS = (
     "MetallicaEnvironment", "GlassDesertEnvironment", "MultiplayerEnvironment",
 )  # fmt: skip
 CHROMA = "Chroma"
-VORBIS_QUALITY = 0.6  # libsndfile's 0..1 scale (~160 kbit/s stereo): transparent enough for a game
 
 
 def encode_song(samples: np.ndarray, sr: int) -> bytes:

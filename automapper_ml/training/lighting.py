@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 import torch
 
-from automapper_ml.models.checkpoint import best_entry, load_checkpoint
+from automapper_ml.models.checkpoint import best_entry
 from automapper_ml.models.lighting import LightingConfig, load_lighting_model
 from automapper_ml.training.lighting_task import LightingTask, LightingTaskConfig, baseline_accuracies
 from automapper_ml.training.loop import TrainConfig, train
@@ -122,9 +122,3 @@ def train_lighting_model(
         val_steps=len(task.val_pairs),
         history=result.history,
     )
-
-
-def checkpoint_metrics(ckpt_path: str | os.PathLike) -> dict[str, float]:
-    """The best epoch's validation metrics stored in a stage-3 checkpoint (for promotion checks)."""
-    state = load_checkpoint(ckpt_path)
-    return best_entry(list(state.get("history", [])), int(state.get("best_epoch", -1)))
