@@ -7,17 +7,23 @@ the target's own folder, because os.replace does not cross file systems, and is 
 and a glob such as `.*.tmp` finds what a killed process left. Parent folders are not created:
 callers make them where they always did.
 
-Pure standard library (no numpy, torch or dagster), so any process can import it cheaply.
+Pure standard library (no numpy, torch or dagster; polars only named in a type), so any process can
+import it cheaply.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 StrPath = str | os.PathLike[str]
 
@@ -85,6 +91,22 @@ def write_text_atomic(
     """Write `text` to `dst` whole or not at all (text mode: newlines as open() writes them)."""
     with atomic_path(dst, prefix=prefix, suffix=suffix) as tmp, open(tmp, "w", encoding=encoding) as f:
         f.write(text)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all, fsync'd, making the folder first: what the data root's
+    manifests, tables and cards use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, data, fsync=True)
+
+
+def write_parquet_atomic(df: pl.DataFrame, path: Path) -> bytes:
+    """Write a polars frame to `path` as zstd parquet via `write_atomic`; returns the bytes written (hash
+    them for a data version)."""
+    buf = io.BytesIO()
+    df.write_parquet(buf, compression="zstd")
+    write_atomic(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def copy_atomic(src: StrPath, dst: StrPath) -> None:

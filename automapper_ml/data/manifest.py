@@ -33,7 +33,8 @@ import polars as pl
 
 from automapper_ml.data import rawzips
 from automapper_ml.data.quarantine import one_line_reason, reason_text, safe_row, safe_text
-from automapper_ml.data.rawzips import ZipEntry, write_atomic
+from automapper_ml.atomic import write_parquet_atomic
+from automapper_ml.data.rawzips import ZipEntry
 from automapper_ml.data.sidecar import read_sidecar
 from automapper_ml.data.songid import AudioDecodeError, assign_song_ids, audio_fingerprint, title_artist_key
 
@@ -313,8 +314,8 @@ class ParseCache:
         keep = {k for k in keep if (self.zips.get(k) or {}).get("error_code") != "parser_crashed"}
         zrows = [v for k, v in self.zips.items() if k in keep]
         drows = [r for k, rs in self.diffs.items() if k in keep for r in rs]
-        write_atomic(self.zips_path, _parquet_bytes(pl.DataFrame(zrows, schema=ZIP_SCHEMA)))
-        write_atomic(self.diffs_path, _parquet_bytes(pl.DataFrame(drows, schema=DIFF_SCHEMA)))
+        write_parquet_atomic(pl.DataFrame(zrows, schema=ZIP_SCHEMA), self.zips_path)
+        write_parquet_atomic(pl.DataFrame(drows, schema=DIFF_SCHEMA), self.diffs_path)
 
 
 def cached_zip_facts(cache_dir: Path) -> dict[str, dict[str, Any]]:
@@ -325,21 +326,6 @@ def cached_zip_facts(cache_dir: Path) -> dict[str, dict[str, Any]]:
         return {}
     table = table.filter(pl.col("code_version") == MANIFEST_CODE_VERSION)
     return {row["zip_sha256"]: row for row in table.iter_rows(named=True)}
-
-
-def _parquet_bytes(df: pl.DataFrame) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    df.write_parquet(buf, compression="zstd")
-    return buf.getvalue()
-
-
-def write_parquet_atomic(df: pl.DataFrame, path: Path) -> bytes:
-    """Write `df` to `path` atomically; returns the bytes written (hash them for a data version)."""
-    data = _parquet_bytes(df)
-    write_atomic(path, data)
-    return data
 
 
 def build_manifest(

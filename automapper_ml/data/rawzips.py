@@ -24,7 +24,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from automapper_ml.atomic import write_bytes_atomic
+from automapper_ml.atomic import write_atomic
 from automapper_ml.data.quarantine import is_utf8_name, safe_name
 
 MAX_SHARDS = 64
@@ -129,12 +129,6 @@ def _load_sha_cache(cache_path: Path | None) -> dict[str, list]:
     except (OSError, ValueError, AttributeError):
         pass  # a missing or damaged cache only costs re-hashing
     return {}
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` whole or not at all, fsync'd (automapper_ml.atomic); makes the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, data, fsync=True)
 
 
 def scan_raw(raw_dir: Path, cache_path: Path | None = None) -> list[ZipEntry]:

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import polars as pl
 
+from automapper_ml.atomic import write_atomic
 from automapper_ml.audio import AUDIO_SUFFIXES
 from automapper_ml.evaluation.report import (
     ReportError,
     difficulty_quality,
     quality_row,
     read_history,
-    write_atomic,
 )
 
 SNAPSHOT_HISTORY = "history.parquet"
@@ -143,7 +143,7 @@ def staging_folder(snapshots: Path, run_id: str) -> Path:
 
 def publish_run(staging: Path, snapshots: Path, run_id: str, manifest: dict, quality: pl.DataFrame) -> Path:
     """Write the run's quality table and manifest into `staging`, then rename it into place."""
-    from automapper_ml.evaluation.report import write_parquet_atomic
+    from automapper_ml.atomic import write_parquet_atomic
 
     write_parquet_atomic(quality, staging / SNAPSHOT_QUALITY)
     write_atomic(staging / SNAPSHOT_MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())

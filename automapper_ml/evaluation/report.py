@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from automapper_ml.data.manifest import write_parquet_atomic  # re-exported: one atomic writer for the project
-from automapper_ml.data.rawzips import write_atomic
+from automapper_ml.atomic import write_atomic, write_parquet_atomic
 from automapper_ml.evaluation.quality import DIRECTION_BINS, QualityReport, quality_report
 from automapper_ml.formats.model import Difficulty, Timing
 
@@ -301,6 +300,4 @@ __all__ = [
     "read_history",
     "summarise_snapshots",
     "vs_human",
-    "write_atomic",
-    "write_parquet_atomic",
 ]

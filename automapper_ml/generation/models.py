@@ -23,6 +23,7 @@ from automapper_ml.generation.density import DEFAULT_TARGETS, DensityTargets
 from automapper_ml.models.lighting import LightingModel, load_lighting_model
 from automapper_ml.models.onset import OnsetModel, load_onset_model
 from automapper_ml.models.sequence import SequenceModel, load_sequence_model
+from automapper_ml.paths import home
 
 STAGES = ("onset", "sequence", "lighting")
 CHECKPOINT_NAMES = ("champion.pt", "best.pt")  # preference order inside <models>/<stage>/
@@ -61,7 +62,7 @@ def default_models_dir() -> Path:
 
 def pipeline_models_dir() -> Path:
     """`$AUTOMAPPER_HOME/models`, else `./data/models` (the pipeline's default data root)."""
-    return Path(os.environ.get("AUTOMAPPER_HOME") or "data") / "models"
+    return home() / "models"
 
 
 def default_checkpoint(stage: str) -> Path:

@@ -18,9 +18,10 @@ from typing import Any
 
 import torch
 
+from automapper_ml.atomic import write_atomic
 from automapper_ml.audio import AUDIO_FEATURES_VERSION
 from automapper_ml.data.ingest_config import canonical_hash
-from automapper_ml.data.rawzips import sha256_file, write_atomic
+from automapper_ml.data.rawzips import sha256_file
 from automapper_ml.models.checkpoint import load_checkpoint
 from automapper_ml.pretrained import ABLATION_FILE, CARD_FILE, PRETRAINED_DIR
 from automapper_ml.tokenizer import TOKENIZER_VERSION

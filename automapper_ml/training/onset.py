@@ -11,7 +11,6 @@ so inference uses exactly the threshold the reported F1 was measured with.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from automapper_ml.atomic import atomic_path
 from automapper_ml.audio import FRAME_SECONDS
 from automapper_ml.evaluation.onsets import pick_peaks
 from automapper_ml.models.checkpoint import best_entry
@@ -173,14 +173,9 @@ def plot_onset_curve(
     ax.legend(loc="upper right", fontsize=7, ncol=4)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
     return path

@@ -31,7 +31,7 @@ import dagster as dg
 
 from automapper_assets.defs.resources import AutomapperPaths
 from automapper_assets.defs.training.common import copy_atomic
-from automapper_ml.data.rawzips import write_atomic
+from automapper_ml.atomic import write_atomic
 
 CHAMPION_CKPT = "champion.pt"
 CHAMPION_FILE = "champion.json"

@@ -154,7 +154,8 @@ def _relative(path, root) -> str:
 
 def _append_rows(path, rows: list[dict]) -> None:
     """Append several rows in one atomic write (append_history takes one row)."""
-    from automapper_ml.evaluation.report import read_history, write_parquet_atomic
+    from automapper_ml.atomic import write_parquet_atomic
+    from automapper_ml.evaluation.report import read_history
 
     old = read_history(path)
     new = pl.DataFrame(rows, infer_schema_length=None)

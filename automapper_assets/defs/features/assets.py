@@ -16,21 +16,12 @@ silently.
 import dagster as dg
 import polars as pl
 
-from automapper_assets.defs.features.stores import (
-    KEYS_VERSION,
-    audio_store,
-    head_snapshot,
-    read_heads,
-    read_quarantine,
-    set_head,
-    shard_entries,
-    token_store,
-    write_quarantine,
-)
+from automapper_assets.defs.features.stores import KEYS_VERSION, audio_store, shard_entries, token_store
 from automapper_assets.defs.ingest.assets import BLACKLIST_FILE, MANIFEST_FILE, WEIGHTS_FILE
 from automapper_assets.defs.ingest.config import ingest_config, silence_code_version, split_code_version
 from automapper_assets.defs.ingest.raw import SHARDS
 from automapper_assets.defs.resources import AutomapperPaths
+from automapper_ml.atomic import write_parquet_atomic
 from automapper_ml.audio import AUDIO_FEATURES_VERSION, HOP_LENGTH, SAMPLE_RATE
 from automapper_ml.data.blacklist import trainable
 from automapper_ml.data.features import Screen, audio_records, parse_screen, process_shard, token_records
@@ -41,8 +32,15 @@ from automapper_ml.data.frame_index import (
     missing_features,
     write_index,
 )
-from automapper_ml.data.manifest import MANIFEST_CODE_VERSION, write_parquet_atomic
+from automapper_ml.data.manifest import MANIFEST_CODE_VERSION
 from automapper_ml.data.reference import reference_song_ids
+from automapper_ml.data.store_heads import (
+    head_snapshot,
+    read_heads,
+    read_quarantine,
+    set_head,
+    write_quarantine,
+)
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 
 FRAME_INDEX_FILE = "frame_index.parquet"

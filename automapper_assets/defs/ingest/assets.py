@@ -16,10 +16,10 @@ from automapper_assets.defs.ingest.config import (
 )
 from automapper_assets.defs.ingest.raw import raw_map_zips, scan
 from automapper_assets.defs.resources import AutomapperPaths
+from automapper_ml.atomic import write_atomic, write_parquet_atomic
 from automapper_ml.data.audit import markdown_table, run_audit
 from automapper_ml.data.blacklist import build_blacklist
-from automapper_ml.data.manifest import build_manifest, write_parquet_atomic
-from automapper_ml.data.rawzips import write_atomic
+from automapper_ml.data.manifest import build_manifest
 from automapper_ml.data.weights import sample_weights as compute_weights
 
 MANIFEST_FILE = "manifest.parquet"
