@@ -255,6 +255,17 @@ class BlockResampler:
         return np.zeros((0, *like.shape[1:]), dtype=np.float32)
 
 
+def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """(n,) or (n, channels) float32 at `rate` -> at `target`: the resampling `load_audio` streams, so an
+    array given in memory gets the same samples as the file would."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if int(rate) == int(target):
+        return samples
+    resampler = BlockResampler(rate, target)
+    head, tail = resampler.push(samples), resampler.finish()
+    return np.concatenate([head, tail]) if len(head) else tail
+
+
 def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode any file soundfile reads (Ogg Vorbis .egg/.ogg, WAV, FLAC, MP3) to mono float32.
 

@@ -50,11 +50,11 @@ import torch
 
 from automapper_ml.audio import compute_features, load_audio
 from automapper_ml.evaluation.onsets import pick_peaks
+from automapper_ml.generation.export import encode_song  # noqa: E402
 from automapper_ml.generation.level import (
     DEFAULT_DECODING,
     MIN_PEAK_DISTANCE,
     default_decoding,
-    encode_blocks,
     generate_level,
 )
 from automapper_ml.generation.lighting import LightingOptions  # noqa: E402
@@ -103,7 +103,7 @@ def calibrate(models: GenerationModels, song: Path, onsets: int) -> float:
 
 def write_song(folder: Path, seconds: float, seed: int = 11) -> Path:
     path = folder / "song.ogg"
-    path.write_bytes(encode_blocks(render_song(compose_song(seed, seconds)), 44100))
+    path.write_bytes(encode_song(render_song(compose_song(seed, seconds)), 44100))
     return path
 
 
@@ -159,7 +159,7 @@ def main() -> None:
         song = write_song(folder, args.seconds)
         models.onset_threshold = calibrate(models, song, args.onsets)
         short = folder / "short.ogg"
-        short.write_bytes(encode_blocks(sf.read(song, dtype="float32")[0][: 44100 * 10], 44100))
+        short.write_bytes(encode_song(sf.read(song, dtype="float32")[0][: 44100 * 10], 44100))
         t = time.perf_counter()
         run_once(models, short, args.difficulties, decoding, lighting, args.streams, folder / "warm.zip")
         print(

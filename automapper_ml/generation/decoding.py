@@ -45,11 +45,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from automapper_ml.generation.options import DecodingOptions
 from automapper_ml.generation.sampling import sample_top_p
 from automapper_ml.generation.seams import choose_lanes, make_lanes
 from automapper_ml.generation.sequence_cache import ContextCache, start_cache, step_model
@@ -73,9 +74,6 @@ from automapper_ml.tokenizer import (
     TICKS_PER_BEAT,
     NoteGrammar,
 )
-
-Strategy = Literal["greedy", "beam", "sample"]
-Precision = Literal["float32", "bfloat16"]
 
 
 def _min_tail(vocab: int) -> np.ndarray:
@@ -110,42 +108,6 @@ class GrammarState(Protocol):
 
     def allowed(self, closing: bool = False) -> np.ndarray: ...
     def advance(self, token: int, closing: bool = False) -> GrammarState: ...
-
-
-@dataclass(frozen=True)
-class DecodingOptions:
-    strategy: Strategy = "greedy"  # "greedy" (argmax), "beam" (beam search) or "sample" (nucleus)
-    beam_size: int = 4  # hypotheses kept per row with strategy "beam"
-    length_penalty: float = 1.0  # beam ranking: sum log p / length ** length_penalty (0: raw sum)
-    temperature: float = 1.0  # "sample": logits divided by this before top-p
-    top_p: float = 0.9  # "sample": smallest set of tokens holding this probability mass
-    cfg_scale: float = 1.0  # classifier-free guidance: uncond + s * (cond - uncond); 1 = conditional only
-    min_length: int = 0  # EOS is masked until this many tokens precede it (grammar permitting)
-    max_length: int = 48  # most tokens per group, EOS included (< config.max_group_tokens)
-    seed: int = 0  # "sample": seed of the torch.Generator when none is passed
-    # decode_song: each run after the first once per hand-state prompt, keep the one that flows on
-    # (generation.seams); False starts every run blind
-    seam_prompts: bool = True
-    use_cache: bool = True  # False recomputes the full forward every step (benchmark / test baseline)
-    precision: Precision = "float32"  # "bfloat16": bf16 weights/memories/K/V (~2x less memory traffic
-    # on CPUs with AMX/AVX512-BF16; outputs close to, not identical with, float32)
-    # added to the logits of up and down arrows (DIR_0, DIR_1) before the grammar mask: < 0 leaves
-    # diagonal and side arrows more room; None: generate_level's per-difficulty default (level.py says why)
-    up_down_bias: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.strategy not in ("greedy", "beam", "sample"):
-            raise ValueError(f"unknown decoding strategy {self.strategy!r} (greedy, beam, sample)")
-        if self.beam_size < 1 or self.max_length < 1 or self.min_length < 0:
-            raise ValueError("beam_size and max_length must be >= 1, min_length >= 0")
-        if not (self.temperature > 0 and 0 < self.top_p <= 1):
-            raise ValueError("temperature must be > 0 and top_p in (0, 1]")
-        if self.precision not in ("float32", "bfloat16"):
-            raise ValueError(f"unknown precision {self.precision!r} (float32, bfloat16)")
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return torch.bfloat16 if self.precision == "bfloat16" else torch.float32
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,12 @@ from automapper_ml.generation.density import FLOOR, choose_onsets
 from automapper_ml.generation.export import KNOWN_ENVIRONMENTS, encode_song, export_level
 from automapper_ml.generation.lighting import LightingOptions, generate_lights
 from automapper_ml.generation.models import GenerationModels, load_models
-from automapper_ml.generation.options import DEFAULT_NJS, DEFAULT_OFFSET, GenerationOptions
+from automapper_ml.generation.options import (
+    DEFAULT_NJS,
+    DEFAULT_OFFSET,
+    GenerationOptions,
+    PostProcessOptions,
+)
 from automapper_ml.generation.postprocess import PostProcessReport, postprocess
 from automapper_ml.generation.sliders import add_sliders
 from automapper_ml.generation.tempo import (
@@ -120,7 +125,6 @@ PREVIEW_SECONDS = 10.0
 # adds synchronisation, and on a busy machine it spins (bench/generation.py: 1 thread 33 s wall,
 # 2 threads 253 s on a shared 2-core box), as models/lighting.py measured for stage 3.
 DECODE_THREADS = 1
-ENCODE_BLOCK = 1 << 15  # samples per write to the Vorbis encoder (see encode_blocks)
 
 
 class NoNotesError(ValueError):
@@ -194,12 +198,46 @@ class GenerationResult:
         return out
 
 
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Everything a difficulty's generation reads besides the song, fixed for one `generate_level` call.
+
+    `seed` is the one seed of the call: stage 2 sampling, stage 3 lighting and post-processing's added
+    bombs/walls get it (`decoding_for`, `lighting_for`, `postprocess_for`), so a caller never sets it
+    in three option objects."""
+
+    options: GenerationOptions
+    models: GenerationModels
+    decoding: DecodingOptions
+    lighting: LightingOptions = LightingOptions()
+    seed: int = 0
+    streams: int = DEFAULT_STREAMS
+    decode_threads: int | None = DECODE_THREADS
+
+    def decoding_for(self, up_down_bias: float) -> DecodingOptions:
+        return replace(self.decoding, seed=self.seed, up_down_bias=up_down_bias)
+
+    def lighting_for(self, difficulty_index: int) -> LightingOptions:
+        chroma = self.options.postprocess.chroma_palette is not None
+        return replace(self.lighting, difficulty=difficulty_index, seed=self.seed, chroma=chroma)
+
+    def postprocess_for(self) -> PostProcessOptions:
+        return replace(self.options.postprocess, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class _Song:
+    """What every difficulty of one song shares: its features, beat alignment and length."""
+
+    feats: AudioFeatures
+    alignment: BeatAlignment
+    duration: float
+
+
 def song_audio(source: str | os.PathLike | bytes | np.ndarray, sample_rate: int | None = None) -> SongAudio:
     """Decode a file (anything soundfile reads; `audio.load_song`: header checked against the limits,
     decoded a block at a time) or take an array ((n,) or (n, channels), with `sample_rate`). Raises
     AudioError with a one-line reason."""
-    from scipy.signal import resample_poly
-
     if not isinstance(source, np.ndarray):
         native, rate, mono = audio_mod.load_song(source)
         return SongAudio(native, rate, mono)
@@ -212,9 +250,7 @@ def song_audio(source: str | os.PathLike | bytes | np.ndarray, sample_rate: int 
     if not np.all(np.isfinite(data)):
         raise AudioError("audio has non-finite samples")
     mono = data.mean(axis=1)
-    if rate != SAMPLE_RATE:  # exactly audio.load_audio's resampling, so features match training
-        g = np.gcd(int(rate), SAMPLE_RATE)
-        mono = resample_poly(mono, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
+    mono = audio_mod.resample(mono, rate)  # exactly audio.load_audio's resampling: features match training
     return SongAudio(data, int(rate), np.ascontiguousarray(mono, dtype=np.float32))
 
 
@@ -331,24 +367,14 @@ def generate_level(
         feats = audio_mod.compute_features(alignment.pad_audio(song.mono, SAMPLE_RATE))
         duration = feats.duration
         seconds["features"] = time.perf_counter() - t0
+        shared = _Song(feats, alignment, duration)
+        request = GenerationRequest(options, m, decoding, lighting, seed, streams, decode_threads)
 
         results: list[DifficultyResult] = []
         diffs: list[Difficulty] = []
         for name in names:  # easiest first: a harder difficulty never gets fewer onsets
             diff, res = _difficulty(
-                name,
-                feats,
-                alignment,
-                options,
-                m,
-                seed,
-                decoding,
-                lighting,
-                streams,
-                duration,
-                tick,
-                decode_threads,
-                at_least=results[-1].onsets if results else 0,
+                name, shared, request, tick, at_least=results[-1].onsets if results else 0
             )
             diffs.append(diff)
             results.append(res)
@@ -398,14 +424,9 @@ def _export_samples(song: SongAudio, alignment: BeatAlignment) -> np.ndarray:
     return np.pad(native, ((pad, 0),) + ((0, 0),) * (native.ndim - 1))
 
 
-def encode_blocks(samples: np.ndarray, rate: int) -> bytes:
-    """Kept for callers: `export.encode_song` now writes in blocks itself."""
-    return encode_song(samples, rate)
-
-
 def _timed_encode(samples: np.ndarray, rate: int) -> tuple[bytes, float]:
     t0 = time.perf_counter()
-    return encode_blocks(samples, rate), time.perf_counter() - t0
+    return encode_song(samples, rate), time.perf_counter() - t0
 
 
 def _preview_start(feats: AudioFeatures, duration: float) -> float:
@@ -422,22 +443,12 @@ def _up_down_bias(decoding: DecodingOptions, name: str) -> float:
 
 
 def _difficulty(
-    name: str,
-    feats: AudioFeatures,
-    alignment: BeatAlignment,
-    options: GenerationOptions,
-    m: GenerationModels,
-    seed: int,
-    decoding: DecodingOptions,
-    lighting: LightingOptions,
-    streams: int,
-    duration: float,
-    tick: Callable[[str], None],
-    decode_threads: int | None,
-    at_least: int = 0,
+    name: str, song_: _Song, request: GenerationRequest, tick: Callable[[str], None], at_least: int = 0
 ) -> tuple[Difficulty, DifficultyResult]:
     from automapper_ml.models.onset import predict_song
 
+    feats, alignment, duration = song_.feats, song_.alignment, song_.duration
+    options, m, decoding = request.options, request.models, request.decoding
     index = DIFFICULTY_INDEX[name]
     timing = alignment.timing
     seconds: dict[str, float] = {}
@@ -466,8 +477,8 @@ def _difficulty(
     t0 = time.perf_counter()
     tick(f"{name}: notes")
     threads = torch.get_num_threads()
-    if decode_threads:
-        torch.set_num_threads(decode_threads)
+    if request.decode_threads:
+        torch.set_num_threads(request.decode_threads)
     bias = _up_down_bias(decoding, name)
     retries = UP_DOWN_RETRIES if decoding.up_down_bias is None else 0
     best = None
@@ -475,7 +486,7 @@ def _difficulty(
         for attempt in range(retries + 1):
             song = decode_song(
                 m.sequence, feats.mel, feats.structure, frames.astype(np.int64), index,
-                replace(decoding, seed=seed, up_down_bias=bias - attempt * UP_DOWN_STEP), streams,
+                request.decoding_for(bias - attempt * UP_DOWN_STEP), request.streams,
                 timing_prefixes(ticks),
             )  # fmt: skip
             groups = [NoteGroup(float(b), g) for b, g in zip(beats, song.groups, strict=True)]
@@ -496,11 +507,9 @@ def _difficulty(
     n_steps = int(np.floor(duration * alignment.bpm / 60.0 / step)) + 1
     step_beats = np.arange(n_steps) * step
     sbf = np.stack([step_beats, step_beats * 60.0 / alignment.bpm / FRAME_SECONDS], axis=1)
-    light_opts = replace(
-        lighting, difficulty=index, seed=seed, chroma=options.postprocess.chroma_palette is not None
-    )
     lights = decode_lights(
-        generate_lights(m.lighting, feats.mel, feats.structure, groups, sbf, light_opts), step
+        generate_lights(m.lighting, feats.mel, feats.structure, groups, sbf, request.lighting_for(index)),
+        step,
     )
     seconds["lights"] = time.perf_counter() - t0
 
@@ -522,7 +531,7 @@ def _difficulty(
         events=lights.events,
         boosts=lights.boosts,
     )
-    pp_options = replace(options.postprocess, seed=seed)
+    pp_options = request.postprocess_for()
     diff, report = postprocess(raw, timing, pp_options, name, duration_seconds=duration)
     if pp_options.sliders:
         add_sliders(diff, timing, feats.structure, name)

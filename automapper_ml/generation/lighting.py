@@ -7,11 +7,11 @@ LightGrammar mask, with a KV cache per step (`LightCache`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from automapper_ml.generation.options import LightingOptions
 from automapper_ml.generation.sampling import sample_top_p
 from automapper_ml.models.lighting import (
     BOOST_IDS,
@@ -37,20 +37,6 @@ from automapper_ml.tokenizer import (
     LightGroup,
     NoteGroup,
 )
-
-
-@dataclass(frozen=True)
-class LightingOptions:
-    difficulty: int | None = 3  # 0..4 (Easy .. ExpertPlus); None = unconditional
-    temperature: float = 0.0  # 0 = greedy (grammar-masked argmax); > 0 samples
-    top_p: float = 0.9  # nucleus mass kept when sampling
-    seed: int = 0  # sampling seed: same seed, same lights
-    chunk_steps: int = 24  # steps per batch row; 0 = the whole song in one row
-    burn_in: int = 8  # steps decoded before each chunk (for its context), then dropped
-    max_group_tokens: int = 0  # cap per step incl. EOS; 0 = the model's
-    chroma: bool = True  # allow Chroma COLOR tokens
-    boosts: bool = True  # allow colour boost events
-    device: str = "cpu"
 
 
 def _notes(

@@ -1,4 +1,6 @@
-"""Options of map generation's rule-based half: tempo, post-processing, export. Frozen dataclasses.
+"""Every option type of map generation, frozen dataclasses: `GenerationOptions` (tempo, difficulties,
+export, with `PostProcessOptions` for the rules), `DecodingOptions` (stage 2) and `LightingOptions`
+(stage 3). `generate_level` gives the call's one seed to the stages (`level.GenerationRequest`).
 
 Defaults and why:
 - NPS ranges per difficulty (notes per second of audio, `BeatMap.nps`'s definition): the bands
@@ -15,9 +17,14 @@ Defaults and why:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import torch
 
 Density = Literal["keep", "none", "low", "medium", "high"]
+Strategy = Literal["greedy", "beam", "sample"]
+Precision = Literal["float32", "bfloat16"]
 RGB = tuple[float, ...]
 
 DEFAULT_NPS_RANGES: dict[str, tuple[float, float]] = {
@@ -78,3 +85,55 @@ class GenerationOptions:
     title: str = ""  # Info.dat song name ("" -> the audio file's stem)
     artist: str = ""
     mapper: str = "automapper"
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    strategy: Strategy = "greedy"  # "greedy" (argmax), "beam" (beam search) or "sample" (nucleus)
+    beam_size: int = 4  # hypotheses kept per row with strategy "beam"
+    length_penalty: float = 1.0  # beam ranking: sum log p / length ** length_penalty (0: raw sum)
+    temperature: float = 1.0  # "sample": logits divided by this before top-p
+    top_p: float = 0.9  # "sample": smallest set of tokens holding this probability mass
+    cfg_scale: float = 1.0  # classifier-free guidance: uncond + s * (cond - uncond); 1 = conditional only
+    min_length: int = 0  # EOS is masked until this many tokens precede it (grammar permitting)
+    max_length: int = 48  # most tokens per group, EOS included (< config.max_group_tokens)
+    seed: int = 0  # "sample": seed of the torch.Generator when none is passed
+    # decode_song: each run after the first once per hand-state prompt, keep the one that flows on
+    # (generation.seams); False starts every run blind
+    seam_prompts: bool = True
+    use_cache: bool = True  # False recomputes the full forward every step (benchmark / test baseline)
+    precision: Precision = "float32"  # "bfloat16": bf16 weights/memories/K/V (~2x less memory traffic
+    # on CPUs with AMX/AVX512-BF16; outputs close to, not identical with, float32)
+    # added to the logits of up and down arrows (DIR_0, DIR_1) before the grammar mask: < 0 leaves
+    # diagonal and side arrows more room; None: generate_level's per-difficulty default (level.py says why)
+    up_down_bias: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("greedy", "beam", "sample"):
+            raise ValueError(f"unknown decoding strategy {self.strategy!r} (greedy, beam, sample)")
+        if self.beam_size < 1 or self.max_length < 1 or self.min_length < 0:
+            raise ValueError("beam_size and max_length must be >= 1, min_length >= 0")
+        if not (self.temperature > 0 and 0 < self.top_p <= 1):
+            raise ValueError("temperature must be > 0 and top_p in (0, 1]")
+        if self.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"unknown precision {self.precision!r} (float32, bfloat16)")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        import torch  # here, so the option types import without torch
+
+        return torch.bfloat16 if self.precision == "bfloat16" else torch.float32
+
+
+@dataclass(frozen=True)
+class LightingOptions:
+    difficulty: int | None = 3  # 0..4 (Easy .. ExpertPlus); None = unconditional
+    temperature: float = 0.0  # 0 = greedy (grammar-masked argmax); > 0 samples
+    top_p: float = 0.9  # nucleus mass kept when sampling
+    seed: int = 0  # sampling seed: same seed, same lights
+    chunk_steps: int = 24  # steps per batch row; 0 = the whole song in one row
+    burn_in: int = 8  # steps decoded before each chunk (for its context), then dropped
+    max_group_tokens: int = 0  # cap per step incl. EOS; 0 = the model's
+    chroma: bool = True  # allow Chroma COLOR tokens
+    boosts: bool = True  # allow colour boost events
+    device: str = "cpu"

@@ -20,9 +20,9 @@ from automapper_ml.evaluation.quality import off_beat_mask
 from automapper_ml.formats import load_map
 from automapper_ml.formats.errors import InvalidValueError
 from automapper_ml.generation.decoding import DecodingOptions
+from automapper_ml.generation.export import encode_song
 from automapper_ml.generation.level import (
     GenerationResult,
-    encode_blocks,
     generate_level,
     snapped_onsets,
     song_audio,
@@ -247,14 +247,14 @@ def test_errors_are_typed_one_liners(setup, tmp_path):
 
 
 def test_long_songs_encode_in_blocks():
-    """libsndfile's Vorbis encoder segfaults on one write of minutes of audio: encode_blocks does not."""
+    """libsndfile's Vorbis encoder segfaults on one write of minutes of audio: encode_song does not."""
     rng = np.random.default_rng(0)
     samples = (0.1 * rng.standard_normal(22050 * 200)).astype(np.float32)
-    data = encode_blocks(samples, 22050)
+    data = encode_song(samples, 22050)
     decoded, rate = sf.read(io.BytesIO(data), dtype="float32")
     assert rate == 22050 and len(decoded) == len(samples)
     with pytest.raises(AudioError):
-        encode_blocks(np.full(22050 * 3, np.nan, dtype=np.float32), 22050)
+        encode_song(np.full(22050 * 3, np.nan, dtype=np.float32), 22050)
 
 
 def test_up_down_heavy_difficulty_is_decoded_again_with_a_stronger_bias(setup, monkeypatch):
