@@ -125,14 +125,6 @@ def map_content_hash(paths: list[Path]) -> str:
     return h.hexdigest()[:24]
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def staging_folder(snapshots: Path, run_id: str) -> Path:
     """An empty hidden folder to fill; `publish_run` renames it to <snapshots>/<run_id>."""
     tmp = snapshots / f".tmp-{run_id}"

@@ -20,7 +20,6 @@ judged (no metric, no checkpoint) fails with severity ERROR, which, the check be
 fails the run and stops anything downstream of the model in it.
 """
 
-import hashlib
 import json
 import math
 import time
@@ -32,6 +31,7 @@ import dagster as dg
 from automapper_assets.defs.resources import AutomapperPaths
 from automapper_assets.defs.training.common import copy_atomic
 from automapper_ml.atomic import write_atomic
+from automapper_ml.data.rawzips import sha256_file
 
 CHAMPION_CKPT = "champion.pt"
 CHAMPION_FILE = "champion.json"
@@ -49,14 +49,6 @@ class Decision:
     reason: str  # one line, shown in the UI
     challenger: float  # the challenger's validation value
     champion: float | None  # the value it was compared with (None: there was no champion)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_champion(stage_dir: Path) -> dict | None:
@@ -125,7 +117,7 @@ def judge(
     if promoted:
         if not Path(checkpoint).is_file():
             raise ChampionError(f"challenger checkpoint {checkpoint} does not exist")
-        sha = _sha256(Path(checkpoint))
+        sha = sha256_file(Path(checkpoint))
         archive = stage_dir / ARCHIVE_DIR
         archive.mkdir(exist_ok=True)
         copy_atomic(Path(checkpoint), archive / f"{record['time'][:10]}-{run_id[:8]}.pt")

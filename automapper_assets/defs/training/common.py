@@ -17,6 +17,7 @@ import polars as pl
 
 from automapper_ml.atomic import copy_atomic as copy_atomic  # re-exported: callers import it from here
 from automapper_ml.data.frame_index import index_version
+from automapper_ml.data.rawzips import sha256_file
 
 TRAINING_CODE_VERSION = "1"
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
@@ -47,11 +48,7 @@ def file_version(path: Path | None) -> dg.DataVersion:
     """A checkpoint's data version: sha256 of its bytes (24 hex)."""
     if path is None or not path.exists():
         return dg.DataVersion("no-checkpoint")
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return dg.DataVersion(h.hexdigest()[:24])
+    return dg.DataVersion(sha256_file(path)[:24])
 
 
 def png_markdown(path: Path | None, title: str) -> dg.MetadataValue:
