@@ -45,6 +45,8 @@ from automapper_ml.models.lighting import (
     truncate_group,
 )
 from automapper_ml.tokenizer import LIGHT_BOS, LIGHT_EOS, LIGHT_PAD
+from automapper_ml.training.stage import REQUIRED_COLUMNS as REQUIRED_COLUMNS
+from automapper_ml.training.stage import StageData, StageTask, row_weight
 
 MODEL_INPUTS = (
     "cells",
@@ -54,15 +56,6 @@ MODEL_INPUTS = (
     "ctx_age",
     "inputs",
 )  # LightingModel.forward order
-REQUIRED_COLUMNS = (
-    "key",
-    "map_key",
-    "difficulty_index",
-    "split",
-    "weight",
-    "audio_snapshot",
-    "token_snapshot",
-)
 
 
 @dataclass(frozen=True)
@@ -92,11 +85,13 @@ class _Item:
     token_snapshot: Path
 
 
-class LightingData:
+class LightingData(StageData):
     """The rows of one split of a frame index with lighting steps; samples built lazily.
 
     index: the frame index DataFrame (or a parquet path); root: folder that relative snapshot
     paths are relative to (the data home)."""
+
+    error = LightingDataError
 
     def __init__(
         self,
@@ -109,40 +104,23 @@ class LightingData:
         zero_notes: bool = False,
         readers: dict[Path, SnapshotReader] | None = None,
     ) -> None:
-        frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
-        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-        if missing:
-            raise LightingDataError(f"frame index lacks columns {missing}")
-        self.root = Path(root) if root is not None else None
+        rows = self.open_split(index, root, split, readers)
         self.config = config
         self.zero_audio, self.zero_notes = zero_audio, zero_notes
-        self._readers = readers if readers is not None else {}
         self._stats: dict[tuple[Path, str], tuple[float, float]] = {}
         self.items: list[_Item] = []
-        for row in frame.filter(pl.col("split") == split).sort("key").to_dicts():
+        for row in rows:
             item = self._item(row)
             if item is not None:
                 self.items.append(item)
 
-    def _path(self, value: str) -> Path:
-        p = Path(value)
-        return p if p.is_absolute() or self.root is None else self.root / p
-
-    def reader(self, path: Path) -> SnapshotReader:
-        if path not in self._readers:
-            if not path.exists():
-                raise LightingDataError(f"feature snapshot {path} does not exist")
-            self._readers[path] = SnapshotReader(path)
-        return self._readers[path]
-
     def _item(self, row: dict) -> _Item | None:
-        audio_snap, token_snap = self._path(row["audio_snapshot"]), self._path(row["token_snapshot"])
+        audio_snap, token_snap = self.snapshot_paths(row)
         beats = self.reader(audio_snap).get(row["map_key"], ["beats"])["beats"]
         n_steps = len(self.reader(token_snap).get(row["key"], ["light_beats"])["light_beats"])
         if n_steps == 0 or len(beats) < 2:  # no lighting, or no tempo to place steps with
             return None
-        weight = row["weight"] if row["weight"] is not None else 1.0
-        return _Item(row["key"], row["map_key"], int(row["difficulty_index"]), float(weight), n_steps,
+        return _Item(row["key"], row["map_key"], int(row["difficulty_index"]), row_weight(row), n_steps,
                      audio_snap, token_snap)  # fmt: skip
 
     def __len__(self) -> int:
@@ -232,42 +210,29 @@ def _note_range(note_beats: np.ndarray, k: int, c: LightingConfig) -> tuple[int,
     return int(lo), int(hi)
 
 
-class LightingTask:
+class LightingTask(StageTask[LightingConfig, LightingTaskConfig, LightingData]):
     """Stage 3 `TrainingTask`: train on one split of the index, validate on another."""
 
     name = "lighting"
     metric = "token_accuracy"
     higher_is_better = True
+    model_class = LightingModel
+    task_config_class = LightingTaskConfig
 
-    def __init__(
-        self,
-        index: pl.DataFrame | str | os.PathLike,
-        root: str | os.PathLike | None,
-        model_config: LightingConfig,
-        task_config: LightingTaskConfig | None = None,
-        *,
-        train_split: str = "train",
-        val_split: str = "val",
-    ) -> None:
-        frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
-        self.config = model_config
-        self.task_config = tc = task_config or LightingTaskConfig()
-        readers: dict[Path, SnapshotReader] = {}
-        ablation = {"zero_audio": tc.zero_audio, "zero_notes": tc.zero_notes, "readers": readers}
-        self.train_data = LightingData(frame, root, train_split, model_config, **ablation)
-        self.val_data = LightingData(frame, root, val_split, model_config, **ablation)
+    def open_data(
+        self, frame: pl.DataFrame, root: str | os.PathLike | None, split: str, readers: dict
+    ) -> LightingData:
+        tc = self.task_config
+        return LightingData(frame, root, split, self.config, zero_audio=tc.zero_audio,
+                            zero_notes=tc.zero_notes, readers=readers)  # fmt: skip
+
+    def prepare(self, train_split: str) -> None:
         if not self.train_data.items:
             raise LightingDataError(f"the frame index has no {train_split!r} rows with lighting")
-        self._items, self._steps = self.train_data.epoch_slots(tc.epoch_scale)
-        self.val_pairs = self.val_data.all_steps(tc.max_val_steps)
+        self._items, self._steps = self.train_data.epoch_slots(self.task_config.epoch_scale)
+        self.val_pairs = self.val_data.all_steps(self.task_config.max_val_steps)
 
-    # --- TrainingTask protocol -------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        return LightingModel(self.config)
-
-    def model_config(self) -> dict:
-        return {"model": self.config.to_dict(), "task": self.task_config.to_dict()}
-
+    # --- TrainingTask protocol (build_model, model_config: StageTask) ---------------------
     def train_size(self) -> int:
         return len(self._items)
 

@@ -32,6 +32,8 @@ from automapper_ml.audio import N_MELS, N_STRUCTURE, frame_to_seconds
 from automapper_ml.data.store import SnapshotReader
 from automapper_ml.evaluation.onsets import OnsetScore, pick_peaks, pooled_scores
 from automapper_ml.models.onset import OnsetConfig, OnsetModel, gaussian_targets, predict_song
+from automapper_ml.training.stage import REQUIRED_COLUMNS as REQUIRED_COLUMNS
+from automapper_ml.training.stage import StageData, StageTask, row_weight
 
 THRESHOLDS = tuple(round(0.1 + 0.05 * i, 2) for i in range(15))  # 0.10 ... 0.80, tuned on validation
 
@@ -56,17 +58,6 @@ class OnsetDataError(ValueError):
     """The frame index cannot be used for stage 1 (missing columns, no rows, missing store)."""
 
 
-REQUIRED_COLUMNS = (
-    "key",
-    "map_key",
-    "difficulty_index",
-    "split",
-    "weight",
-    "audio_snapshot",
-    "token_snapshot",
-)
-
-
 @dataclass
 class _Item:
     key: str
@@ -79,11 +70,13 @@ class _Item:
     onsets: np.ndarray = field(repr=False)  # (n_onsets,) int64 onset frames
 
 
-class OnsetData:
+class OnsetData(StageData):
     """The rows of one split of a frame index, with lazy store access.
 
     index: the frame index DataFrame (or a parquet path); root: folder that relative snapshot
     paths are relative to (the data home)."""
+
+    error = OnsetDataError
 
     def __init__(
         self,
@@ -94,29 +87,12 @@ class OnsetData:
         *,
         readers: dict[Path, SnapshotReader] | None = None,
     ) -> None:
-        frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
-        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-        if missing:
-            raise OnsetDataError(f"frame index lacks columns {missing}")
-        self.root = Path(root) if root is not None else None
+        rows = self.open_split(index, root, split, readers)
         self.window = int(window)
-        self._readers = readers if readers is not None else {}
-        rows = frame.filter(pl.col("split") == split).sort("key").to_dicts()
         self.items = [self._item(r) for r in rows]
 
-    def _path(self, value: str) -> Path:
-        p = Path(value)
-        return p if p.is_absolute() or self.root is None else self.root / p
-
-    def reader(self, path: Path) -> SnapshotReader:
-        if path not in self._readers:
-            if not path.exists():
-                raise OnsetDataError(f"feature snapshot {path} does not exist")
-            self._readers[path] = SnapshotReader(path)
-        return self._readers[path]
-
     def _item(self, row: dict) -> _Item:
-        audio_snap, token_snap = self._path(row["audio_snapshot"]), self._path(row["token_snapshot"])
+        audio_snap, token_snap = self.snapshot_paths(row)
         onsets = self.reader(token_snap).get(row["key"], ["onset_frames"])["onset_frames"]
         n_frames = row.get("n_frames")
         if n_frames is None:
@@ -126,7 +102,7 @@ class OnsetData:
             map_key=row["map_key"],
             difficulty=int(row["difficulty_index"]),
             n_frames=int(n_frames),
-            weight=float(row["weight"] if row["weight"] is not None else 1.0),
+            weight=row_weight(row),
             audio_snapshot=audio_snap,
             token_snapshot=token_snap,
             onsets=np.asarray(onsets, dtype=np.int64),
@@ -171,29 +147,21 @@ class OnsetData:
         return {"mel": mel, "structure": structure, "target": target, "mask": mask}
 
 
-class OnsetTask:
+class OnsetTask(StageTask[OnsetConfig, OnsetTaskConfig, OnsetData]):
     """Stage 1 `TrainingTask`: train on one split of the index, validate on another."""
 
     name = "onset"
     metric = "f1"
     higher_is_better = True
+    model_class = OnsetModel
+    task_config_class = OnsetTaskConfig
 
-    def __init__(
-        self,
-        index: pl.DataFrame | str | os.PathLike,
-        root: str | os.PathLike | None,
-        model_config: OnsetConfig,
-        task_config: OnsetTaskConfig | None = None,
-        *,
-        train_split: str = "train",
-        val_split: str = "val",
-    ) -> None:
-        frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
-        self.config = model_config
-        self.task_config = task_config or OnsetTaskConfig()
-        readers: dict[Path, SnapshotReader] = {}
-        self.train_data = OnsetData(frame, root, train_split, model_config.window, readers=readers)
-        self.val_data = OnsetData(frame, root, val_split, model_config.window, readers=readers)
+    def open_data(
+        self, frame: pl.DataFrame, root: str | os.PathLike | None, split: str, readers: dict
+    ) -> OnsetData:
+        return OnsetData(frame, root, split, self.config.window, readers=readers)
+
+    def prepare(self, train_split: str) -> None:
         if not self.train_data.items:
             raise OnsetDataError(f"the frame index has no {train_split!r} rows")
         self._slots = self.train_data.epoch_items(self.task_config.epoch_scale)
@@ -201,13 +169,7 @@ class OnsetTask:
         self.batch_seconds = 0.0  # wall time spent in make_batch (the bench's data-wait share)
         self.validate_seconds = 0.0
 
-    # --- TrainingTask protocol -------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        return OnsetModel(self.config)
-
-    def model_config(self) -> dict:
-        return {"model": self.config.to_dict(), "task": self.task_config.to_dict()}
-
+    # --- TrainingTask protocol (build_model, model_config: StageTask) ---------------------
     def train_size(self) -> int:
         return len(self._slots)
 

@@ -40,6 +40,8 @@ from torch import nn
 from automapper_ml.data.store import SnapshotReader
 from automapper_ml.models.sequence import SequenceConfig, SequenceInputs, SequenceModel
 from automapper_ml.tokenizer import BOS, EOS, NOTE_VOCAB_SIZE, PAD, TIMING_TOKENS
+from automapper_ml.training.stage import REQUIRED_COLUMNS as REQUIRED_COLUMNS
+from automapper_ml.training.stage import StageData, StageTask, row_weight
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,6 @@ class SequenceDataError(ValueError):
     """The frame index cannot be used for stage 2 (missing columns, no rows, missing store)."""
 
 
-REQUIRED_COLUMNS = (
-    "key",
-    "map_key",
-    "difficulty_index",
-    "split",
-    "weight",
-    "audio_snapshot",
-    "token_snapshot",
-)
 TOKEN_ARRAYS = ("note_tokens", "note_offsets", "note_frames", "note_beats")
 TOKEN_DTYPE = np.uint8 if NOTE_VOCAB_SIZE <= 256 else np.int16  # the flat token array stays small
 
@@ -98,13 +91,15 @@ class SequenceItem:
     structure: np.ndarray  # (n_structure, T) memory-mapped view
 
 
-class SequenceData:
+class SequenceData(StageData):
     """The note groups of one split of a frame index, flattened for vectorised batch building.
 
     index: the frame index DataFrame (or a parquet path); root: folder that relative snapshot paths
     are relative to (the data home). Arrays (G = groups of the split, N = their tokens):
     tokens (N,) uint8, group_start (G + 1,) int64, group_frame (G,) int64, group_beat (G,) float64,
     group_item (G,) int64, group_first (G,) int64 = first group of the same item."""
+
+    error = SequenceDataError
 
     def __init__(
         self,
@@ -115,17 +110,13 @@ class SequenceData:
         *,
         readers: dict[Path, SnapshotReader] | None = None,
     ) -> None:
-        frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
-        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-        if missing:
-            raise SequenceDataError(f"frame index lacks columns {missing}")
+        rows = self.open_split(index, root, split, readers)
         self.config = config
-        self.root = Path(root) if root is not None else None
-        self._readers = readers if readers is not None else {}
         self.items: list[SequenceItem] = []
         tokens, lengths, frames, beats = [], [], [], []
-        for row in frame.filter(pl.col("split") == split).sort("key").to_dicts():
-            arrays = self.reader(self._path(row["token_snapshot"])).get(row["key"], TOKEN_ARRAYS)
+        for row in rows:
+            _, token_snap = self.snapshot_paths(row)
+            arrays = self.reader(token_snap).get(row["key"], TOKEN_ARRAYS)
             offsets = np.asarray(arrays["note_offsets"], dtype=np.int64)
             if len(offsets) < 2:
                 continue  # a difficulty without groups gives no sample
@@ -146,20 +137,9 @@ class SequenceData:
         self.trainable = lengths_all + 1 <= config.max_group_tokens
         self.skipped = int((~self.trainable).sum())
 
-    # --- store access ----------------------------------------------------------------------
-    def _path(self, value: str) -> Path:
-        p = Path(value)
-        return p if p.is_absolute() or self.root is None else self.root / p
-
-    def reader(self, path: Path) -> SnapshotReader:
-        if path not in self._readers:
-            if not path.exists():
-                raise SequenceDataError(f"feature snapshot {path} does not exist")
-            self._readers[path] = SnapshotReader(path)
-        return self._readers[path]
-
+    # --- store access (open_split, reader: StageData) -------------------------------------
     def _item(self, row: dict, first_group: int, n_groups: int) -> SequenceItem:
-        audio_snap = self._path(row["audio_snapshot"])
+        audio_snap, _ = self.snapshot_paths(row)
         reader = self.reader(audio_snap)
         if row["map_key"] not in reader:
             raise SequenceDataError(f"audio snapshot {audio_snap} has no record {row['map_key']!r}")
@@ -169,7 +149,7 @@ class SequenceData:
             map_key=row["map_key"],
             song_id=str(row.get("song_id") or row["map_key"]),
             difficulty=int(row["difficulty_index"]),
-            weight=float(row["weight"] if row["weight"] is not None else 1.0),
+            weight=row_weight(row),
             n_frames=int(arrays["mel"].shape[-1]),
             first_group=first_group,
             n_groups=n_groups,
@@ -278,7 +258,7 @@ class SequenceData:
         }
 
 
-class SequenceTask:
+class SequenceTask(StageTask[SequenceConfig, SequenceTaskConfig, SequenceData]):
     """Stage 2 `TrainingTask`: train on one split of the index, validate on another (teacher-forced)."""
 
     name = "sequence"
@@ -286,40 +266,27 @@ class SequenceTask:
     # the one that places notes best (token_accuracy, over every token, is reported beside it)
     metric = "note_accuracy"
     higher_is_better = True
+    model_class = SequenceModel
+    task_config_class = SequenceTaskConfig
 
-    def __init__(
-        self,
-        index: pl.DataFrame | str | os.PathLike,
-        root: str | os.PathLike | None,
-        model_config: SequenceConfig,
-        task_config: SequenceTaskConfig | None = None,
-        *,
-        train_split: str = "train",
-        val_split: str = "val",
-    ) -> None:
-        frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
-        self.config = model_config
-        self.task_config = tc = task_config or SequenceTaskConfig()
-        readers: dict[Path, SnapshotReader] = {}
-        self.train_data = SequenceData(frame, root, train_split, model_config, readers=readers)
-        self.val_data = SequenceData(frame, root, val_split, model_config, readers=readers)
+    def open_data(
+        self, frame: pl.DataFrame, root: str | os.PathLike | None, split: str, readers: dict
+    ) -> SequenceData:
+        return SequenceData(frame, root, split, self.config, readers=readers)
+
+    def prepare(self, train_split: str) -> None:
+        tc = self.task_config
         self._samples = self.train_data.epoch_groups(tc.epoch_scale)
         if not len(self._samples):
             raise SequenceDataError(f"the frame index has no {train_split!r} note groups")
         self._val_groups = self.val_data.spread(tc.val_max_samples)
         # the majority-class baseline: the most common target token of the train split (EOS included)
-        counts = np.bincount(self.train_data.tokens, minlength=model_config.vocab_size)
+        counts = np.bincount(self.train_data.tokens, minlength=self.config.vocab_size)
         self.majority_token = int(counts.argmax())
         self.batch_seconds = 0.0  # wall time spent in make_batch
         self.validate_seconds = 0.0
 
-    # --- TrainingTask protocol -------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        return SequenceModel(self.config)
-
-    def model_config(self) -> dict:
-        return {"model": self.config.to_dict(), "task": self.task_config.to_dict()}
-
+    # --- TrainingTask protocol (build_model, model_config: StageTask) ---------------------
     def train_size(self) -> int:
         return len(self._samples)
 
