@@ -12,7 +12,6 @@ model beats them.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +20,11 @@ from typing import Any
 import polars as pl
 import torch
 
-from automapper_ml.models.checkpoint import best_entry
 from automapper_ml.models.lighting import LightingConfig, load_lighting_model
 from automapper_ml.training.lighting_task import LightingTask, LightingTaskConfig, baseline_accuracies
-from automapper_ml.training.loop import TrainConfig, train
+from automapper_ml.training.loop import TrainConfig
 from automapper_ml.training.presets import build_section, read_config
+from automapper_ml.training.stage import open_stage, run_stage
 
 __all__ = ["LightingTrainResult", "lighting_settings", "load_lighting_model", "train_lighting_model"]
 
@@ -91,34 +90,20 @@ def train_lighting_model(
 
     Checkpoints (best.pt, last.pt) go to `out_dir`; a last.pt there with the same configs and
     `extra_state` (e.g. tokenizer version, frame index data version) is resumed."""
-    frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    task = LightingTask(frame, root, model_config, task_config)
-    n_params = sum(p.numel() for p in task.build_model().parameters())
+    task, out, n_params = open_stage(LightingTask, index, root, out_dir, model_config, task_config)
     baselines = baseline_accuracies(task.train_data, task.val_data, task.task_config.max_val_steps)
     if log is not None:
         log(
             f"lighting: {task.train_size()} train steps, {len(task.val_pairs)} val steps, "
             f"baselines {baselines}"
         )
-    started = time.monotonic()
-    result = train(task, train_config, out, extra_state=extra_state, log=log, init_weights=init_weights)
-    best = best_entry(result.history, result.best_epoch)
+    run = run_stage(task, train_config, out, extra_state=extra_state, log=log, init_weights=init_weights)
     return LightingTrainResult(
-        metrics={k: float(v) for k, v in best.items()},
-        val_loss=float(best.get("val_loss", float("nan"))),
-        token_accuracy=float(best.get("token_accuracy", float("nan"))),
+        **run.result_fields(n_params),
+        val_loss=float(run.best.get("val_loss", float("nan"))),
+        token_accuracy=float(run.best.get("token_accuracy", float("nan"))),
         baselines=baselines,
-        n_params=n_params,
-        epochs=result.epochs_run,
-        best_epoch=result.best_epoch,
-        steps=result.steps,
-        seconds=time.monotonic() - started,
-        device=result.device,
-        best_path=result.best_path,
-        last_path=result.last_path,
+        seconds=run.elapsed(),
         train_steps=task.train_size(),
         val_steps=len(task.val_pairs),
-        history=result.history,
     )

@@ -11,7 +11,6 @@ so inference uses exactly the threshold the reported F1 was measured with.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ import torch
 from automapper_ml.atomic import atomic_path
 from automapper_ml.audio import FRAME_SECONDS
 from automapper_ml.evaluation.onsets import pick_peaks
-from automapper_ml.models.checkpoint import best_entry
 from automapper_ml.models.onset import (
     OnsetConfig,
     OnsetModel,
@@ -32,8 +30,9 @@ from automapper_ml.models.onset import (
     load_onset_model,
     predict_song,
 )
-from automapper_ml.training.loop import TrainConfig, resumed_steps, train
+from automapper_ml.training.loop import TrainConfig
 from automapper_ml.training.onset_task import OnsetData, OnsetTask, OnsetTaskConfig
+from automapper_ml.training.stage import open_stage, run_stage
 from automapper_ml.training.wandb_logger import WandbLogger
 
 
@@ -77,11 +76,7 @@ def train_onset_model(
     configs and extra_state is resumed. `extra_state` (e.g. the frame index data version) is
     stored in every checkpoint. `wandb` (optional, caller closes it) gets the config, per-epoch
     metrics, the best checkpoint as an artifact and the plot."""
-    frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    task = OnsetTask(frame, root, model_config, task_config)
-    n_params = sum(p.numel() for p in task.build_model().parameters())
+    task, out, n_params = open_stage(OnsetTask, index, root, out_dir, model_config, task_config)
     if wandb is not None:
         wandb.log_config(
             {
@@ -99,19 +94,16 @@ def train_onset_model(
         if wandb is not None:
             wandb.log_metrics(metrics, step=epoch)
 
-    started = time.monotonic()
-    steps_before = resumed_steps(out / "last.pt")
-    result = train(
+    run = run_stage(
         task,
         train_config,
         out,
         extra_state=extra_state,
         log=log,
-        on_epoch=on_epoch,
         init_weights=init_weights,
+        on_epoch=on_epoch,
     )
-    seconds = time.monotonic() - started
-    best_metrics = best_entry(result.history, result.best_epoch)
+    result, best_metrics = run.result, run.best
     threshold = float(best_metrics.get("threshold", 0.5))
     plot = None
     if result.best_path is not None and task.val_data.items:
@@ -125,23 +117,14 @@ def train_onset_model(
         if plot is not None:
             wandb.log_image("val_onset_curve", plot)
         wandb.log_summary({"best_f1": result.best_metric, "threshold": threshold, "n_params": n_params})
-    crops = (result.steps - steps_before) * train_config.grad_accum * train_config.batch_size
     return OnsetTrainResult(
-        metrics={k: float(v) for k, v in best_metrics.items()},
+        **run.result_fields(n_params),
         threshold=threshold,
-        n_params=n_params,
-        epochs=result.epochs_run,
-        best_epoch=result.best_epoch,
-        steps=result.steps,
-        seconds=seconds,
-        device=result.device,
-        best_path=result.best_path,
-        last_path=result.last_path,
+        seconds=run.seconds,
         plot_path=plot,
-        samples_per_second=crops / max(seconds - task.validate_seconds, 1e-9),
+        samples_per_second=run.samples_per_second(train_config, task.validate_seconds),
         data_seconds=task.batch_seconds,
         validate_seconds=task.validate_seconds,
-        history=result.history,
     )
 
 

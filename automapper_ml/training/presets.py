@@ -89,6 +89,11 @@ def preset_section(
     return name, section
 
 
+def preset_part(cls: type, section: dict[str, Any], name: str, part: str) -> Any:
+    """`cls` built from the [preset.<name>.<part>] sub-table (absent: the dataclass defaults)."""
+    return build_section(cls, section.get(part, {}), f"[preset.{name}.{part}]")
+
+
 def model_config(name: str, path: str | os.PathLike | None = None) -> OnsetConfig:
     """The [model.<name>] OnsetConfig."""
     return build_section(OnsetConfig, model_section(read_config(path), name, "onset"), f"[model.{name}]")
@@ -102,6 +107,6 @@ def load_preset(name: str | None = None, path: str | os.PathLike | None = None) 
         name=name,
         model_name=size,
         model=model_config(size, path),
-        train=build_section(TrainConfig, section.get("train", {}), f"[preset.{name}.train]"),
-        task=build_section(OnsetTaskConfig, section.get("task", {}), f"[preset.{name}.task]"),
+        train=preset_part(TrainConfig, section, name, "train"),
+        task=preset_part(OnsetTaskConfig, section, name, "task"),
     )

@@ -22,7 +22,6 @@ canonical hash, parsed then dumped) belongs in the asset's code version:
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,13 +32,19 @@ import torch
 
 from automapper_ml.data.ingest_config import canonical_hash
 from automapper_ml.generation.decoding import DecodingOptions
-from automapper_ml.models.checkpoint import best_entry
 from automapper_ml.models.sequence import SequenceConfig, load_sequence_model
 from automapper_ml.tokenizer import TOKENIZER_VERSION
-from automapper_ml.training.loop import TrainConfig, resumed_steps, train
-from automapper_ml.training.presets import build_section, model_section, preset_section, read_config
+from automapper_ml.training.loop import TrainConfig
+from automapper_ml.training.presets import (
+    build_section,
+    model_section,
+    preset_part,
+    preset_section,
+    read_config,
+)
 from automapper_ml.training.sequence_metrics import evaluate_generation
 from automapper_ml.training.sequence_task import SequenceTask, SequenceTaskConfig
+from automapper_ml.training.stage import open_stage, run_stage
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sequence.toml"
 
@@ -93,20 +98,13 @@ def train_sequence_model(
     extra_state is resumed. `extra_state` (e.g. the frame index data version) is stored in every
     checkpoint, with the tokenizer version added. `zero_audio=True` is the ablation (same as
     `task_config.zero_audio`)."""
-    frame = index if isinstance(index, pl.DataFrame) else pl.read_parquet(index)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     task_config = task_config or SequenceTaskConfig()
     if zero_audio:
         task_config = replace(task_config, zero_audio=True)
-    task = SequenceTask(frame, root, model_config, task_config)
-    n_params = sum(p.numel() for p in task.build_model().parameters())
+    task, out, n_params = open_stage(SequenceTask, index, root, out_dir, model_config, task_config)
     state = {"tokenizer_version": TOKENIZER_VERSION, **(extra_state or {})}
-    started = time.monotonic()
-    steps_before = resumed_steps(out / "last.pt")
-    result = train(task, train_config, out, extra_state=state, log=log, init_weights=init_weights)
-    best_metrics = best_entry(result.history, result.best_epoch)
-    train_seconds = time.monotonic() - started - task.validate_seconds
+    run = run_stage(task, train_config, out, extra_state=state, log=log, init_weights=init_weights)
+    result = run.result
     generation: dict[str, float] = {}
     if result.best_path is not None and task.val_data.items and task_config.eval_songs > 0:
         model = load_sequence_model(result.best_path)
@@ -118,22 +116,13 @@ def train_sequence_model(
             log(f"sequence: generated-map figures on {int(generation.get('maps', 0))} validation maps: "
                 + ", ".join(f"{k} {generation[k]:.3f}" for k in ("left_share", "max_most_common_share",
                             "distinct_patterns", "parity_errors_per_100_swings") if k in generation))  # fmt: skip
-    samples = (result.steps - steps_before) * train_config.grad_accum * train_config.batch_size
     return SequenceTrainResult(
-        metrics={k: float(v) for k, v in best_metrics.items()},
+        **run.result_fields(n_params),
         generation=generation,
-        n_params=n_params,
-        epochs=result.epochs_run,
-        best_epoch=result.best_epoch,
-        steps=result.steps,
-        seconds=time.monotonic() - started,
-        device=result.device,
-        best_path=result.best_path,
-        last_path=result.last_path,
-        samples_per_second=samples / max(train_seconds, 1e-9),
+        seconds=run.elapsed(),
+        samples_per_second=run.samples_per_second(train_config, task.validate_seconds),
         data_seconds=task.batch_seconds,
         zero_audio=task_config.zero_audio,
-        history=result.history,
     )
 
 
@@ -176,7 +165,7 @@ def load_sequence_preset(name: str | None = None, path: str | os.PathLike | None
         name=name,
         model_name=size,
         model=sequence_model_config(size, path),
-        train=build_section(TrainConfig, section.get("train", {}), f"[preset.{name}.train]"),
-        task=build_section(SequenceTaskConfig, section.get("task", {}), f"[preset.{name}.task]"),
-        decoding=build_section(DecodingOptions, section.get("decoding", {}), f"[preset.{name}.decoding]"),
+        train=preset_part(TrainConfig, section, name, "train"),
+        task=preset_part(SequenceTaskConfig, section, name, "task"),
+        decoding=preset_part(DecodingOptions, section, name, "decoding"),
     )
