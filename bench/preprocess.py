@@ -26,12 +26,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 from automapper_ml import audio  # noqa: E402
-from automapper_ml.data.features import ZipEntry, audio_records, token_records  # noqa: E402
+from automapper_ml.data.features import MapZip, audio_records, token_records  # noqa: E402
 from automapper_ml.formats import open_map_source, read_map  # noqa: E402
 from automapper_ml.synth import DemoConfig, generate_demo_corpus  # noqa: E402
 
 
-def _floor(entry: ZipEntry) -> float:
+def _floor(entry: MapZip) -> float:
     source = open_map_source(entry.path)
     beatmap = read_map(source)
     samples = audio.load_audio(source.read_bytes(beatmap.audio_filename))
@@ -39,7 +39,7 @@ def _floor(entry: ZipEntry) -> float:
     return len(samples) / audio.SAMPLE_RATE
 
 
-def _full(entry: ZipEntry) -> None:
+def _full(entry: MapZip) -> None:
     audio_records(entry)
     token_records(entry)
 
@@ -50,7 +50,7 @@ def measure(songs: int, seconds: float, workdir: Path) -> dict:
     )
     generate_demo_corpus(workdir, config)
     zips = sorted((workdir / "raw").glob("*.zip"))
-    entries = [ZipEntry(p.stem, p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in zips]
+    entries = [MapZip(p.stem, p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in zips]
     _full(entries[0])  # warm caches (mel filters, numba, imports)
     started = time.perf_counter()
     audio_seconds = sum(_floor(e) for e in entries)

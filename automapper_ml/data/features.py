@@ -45,6 +45,7 @@ from automapper_ml.data.blacklist import silent
 from automapper_ml.data.ingest_config import BlacklistRules
 from automapper_ml.data.manifest import ZIP_SCHEMA, cached_zip_facts, checked, parse_zip
 from automapper_ml.data.quarantine import one_line_reason
+from automapper_ml.data.rawzips import ZipEntry
 from automapper_ml.data.store import Record, SnapshotReader, segment_records, write_segment, write_snapshot
 from automapper_ml.formats import BeatMap, open_map_source, read_map
 from automapper_ml.formats.model import DIFFICULTY_INDEX
@@ -66,10 +67,18 @@ AUDIO_FEATURES_VERSION = audio.AUDIO_FEATURES_VERSION
 
 
 @dataclass(frozen=True, slots=True)
-class ZipEntry:
+class MapZip:
+    """One map a shard processes: a `rawzips.ZipEntry` found readable, located and hashed (or any zip a
+    caller names, e.g. the demo's onset index)."""
+
     map_id: str  # the map's key in the stores, unique inside raw/ (the assets use the zip's file name)
     path: Path
     sha: str  # sha256 of the zip bytes
+
+    @classmethod
+    def of(cls, entry: ZipEntry, raw_dir: Path) -> MapZip:
+        """The readable `entry` of `raw_dir` (its exact zip name is the map's key)."""
+        return cls(entry.name, entry.path(raw_dir), entry.sha256)
 
 
 class Quarantined(NamedTuple):
@@ -91,7 +100,7 @@ class ShardResult:
     skipped: list[Quarantined] = field(default_factory=list)  # maps the screen kept from being read
 
 
-def audio_records(entry: ZipEntry) -> list[Record]:
+def audio_records(entry: MapZip) -> list[Record]:
     """Decode the map's audio and compute its features: one record."""
     with open_map_source(entry.path) as source:
         beatmap = read_map(source)
@@ -113,7 +122,7 @@ def audio_records(entry: ZipEntry) -> list[Record]:
     ]
 
 
-def token_records(entry: ZipEntry) -> list[Record]:
+def token_records(entry: MapZip) -> list[Record]:
     """Tokenize every Standard difficulty of the map: one record each."""
     with open_map_source(entry.path) as source:
         beatmap = read_map(source)
@@ -121,7 +130,7 @@ def token_records(entry: ZipEntry) -> list[Record]:
             if diff.characteristic in TRAIN_CHARACTERISTICS and diff.name in DIFFICULTY_INDEX]  # fmt: skip
 
 
-def _difficulty_record(entry: ZipEntry, beatmap: BeatMap, diff) -> Record:
+def _difficulty_record(entry: MapZip, beatmap: BeatMap, diff) -> Record:
     timing = beatmap.timing(diff)
     groups = encode_notes(diff)
     note_beats = np.array([g.beat for g in groups], dtype=np.float64)
@@ -157,7 +166,7 @@ def _difficulty_record(entry: ZipEntry, beatmap: BeatMap, diff) -> Record:
     )
 
 
-Screen = Callable[[ZipEntry], Quarantined | None]
+Screen = Callable[[MapZip], Quarantined | None]
 
 
 def parse_screen(cache_dir: Path, rules: BlacklistRules) -> Screen:
@@ -168,7 +177,7 @@ def parse_screen(cache_dir: Path, rules: BlacklistRules) -> Screen:
     known = cached_zip_facts(cache_dir)
     condition, reason = silent(rules)
 
-    def screen(entry: ZipEntry) -> Quarantined | None:
+    def screen(entry: MapZip) -> Quarantined | None:
         facts = known.get(entry.sha) or checked(entry.sha, *parse_zip(str(entry.path), entry.sha))[0]
         if facts["error_code"] is not None:
             return Quarantined(entry.map_id, entry.sha, facts["error_code"], facts["error_reason"])
@@ -187,10 +196,10 @@ def _layout(records: list[Record]) -> dict[str, tuple[str, tuple[int, ...]]]:
 
 
 def process_shard(
-    entries: Sequence[ZipEntry],
+    entries: Sequence[MapZip],
     store: str | os.PathLike,
     shard: str,
-    make_records: Callable[[ZipEntry], list[Record]],
+    make_records: Callable[[MapZip], list[Record]],
     previous: str | os.PathLike | None = None,
     screen: Screen | None = None,
 ) -> ShardResult:

@@ -297,11 +297,11 @@ def index_zips(
     data.frame_index.split_of). Snapshot paths in the index are relative to `root`."""
     import hashlib
 
-    from automapper_ml.data.features import ZipEntry, audio_records, process_shard, token_records
+    from automapper_ml.data.features import MapZip, audio_records, process_shard, token_records
     from automapper_ml.data.frame_index import split_of
 
     root = Path(root)
-    entries = [ZipEntry(p.stem, p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in sorted(zips)]
+    entries = [MapZip(p.stem, p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in sorted(zips)]
     audio = process_shard(entries, root / "features" / "audio", shard, audio_records)
     tokens = process_shard(entries, root / "features" / "tokens", shard, token_records)
     if audio.snapshot is None or tokens.snapshot is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from automapper_assets.defs.ingest.config import ingest_config
 from automapper_assets.defs.ingest.raw import scan
 from automapper_assets.defs.resources import AutomapperPaths
-from automapper_ml.data.features import ZipEntry, audio_store_version, token_store_version
+from automapper_ml.data.features import MapZip, audio_store_version, token_store_version
 from automapper_ml.data.rawzips import shard_of
 
 KEYS_VERSION = "2"  # part of the sharded assets' code versions; 2: a map's key is its exact zip name
@@ -28,11 +28,9 @@ def token_store(paths: AutomapperPaths) -> Path:
     return paths.folder("features", "stores", token_store_version())
 
 
-def shard_entries(paths: AutomapperPaths, shard: str) -> list[ZipEntry]:
+def shard_entries(paths: AutomapperPaths, shard: str) -> list[MapZip]:
     """The readable zips of one shard, now, keyed by their exact file name (`x.zip` != `x.ZIP`)."""
     count = ingest_config().shard_count
     return [
-        ZipEntry(e.name, e.path(paths.raw), e.sha256)
-        for e in scan(paths)
-        if not e.problem and shard_of(e.name, count) == shard
+        MapZip.of(e, paths.raw) for e in scan(paths) if not e.problem and shard_of(e.name, count) == shard
     ]

@@ -8,7 +8,7 @@ import numpy as np
 import soundfile as sf
 
 from automapper_ml import audio
-from automapper_ml.data.features import ZipEntry, audio_records, process_shard, token_records
+from automapper_ml.data.features import MapZip, audio_records, process_shard, token_records
 from automapper_ml.data.store import SnapshotReader
 from automapper_ml.tokenizer import decode_notes
 from tests.ml.data.mapzips import make_map_zip
@@ -17,7 +17,7 @@ from tests.ml.data.mapzips import make_map_zip
 def _entries(paths):
     import hashlib
 
-    return [ZipEntry(p.stem, p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in paths]
+    return [MapZip(p.stem, p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in paths]
 
 
 def test_incremental_audio_and_tokens(tmp_path):
@@ -121,7 +121,7 @@ def test_parse_screen_skips_rejected_and_silent_zips_without_decoding(tmp_path, 
     sf.write(silence, np.zeros(20 * 22050, dtype=np.float32), 22050, format="WAV")
     write_map_zip(raw, "silent", audio=silence.getvalue())
     write_map_zip(raw, "garbage", audio=b"OggS" + b"\0" * 200)
-    entries = [ZipEntry(p.name, p, rawzips.sha256_file(p)) for p in sorted(raw.glob("*.zip"))]
+    entries = [MapZip(p.name, p, rawzips.sha256_file(p)) for p in sorted(raw.glob("*.zip"))]
     decoded = []
     real = audio.load_audio
     monkeypatch.setattr(audio, "load_audio", lambda data: decoded.append(len(data)) or real(data))
