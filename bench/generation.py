@@ -49,7 +49,6 @@ import soundfile as sf
 import torch
 
 from automapper_ml.audio import compute_features, load_audio
-from automapper_ml.evaluation.onsets import pick_peaks
 from automapper_ml.generation.export import encode_song  # noqa: E402
 from automapper_ml.generation.level import (
     DEFAULT_DECODING,
@@ -60,6 +59,7 @@ from automapper_ml.generation.level import (
 from automapper_ml.generation.lighting import LightingOptions  # noqa: E402
 from automapper_ml.generation.models import GenerationModels
 from automapper_ml.generation.options import GenerationOptions
+from automapper_ml.generation.peaks import pick_peaks
 from automapper_ml.models.lighting import LightingConfig, LightingModel  # noqa: E402
 from automapper_ml.models.onset import OnsetConfig, OnsetModel, predict_song
 from automapper_ml.models.sequence import SequenceConfig, SequenceModel

@@ -66,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from automapper_ml import audio
-    from automapper_ml.evaluation.onsets import peak_candidates, pick_peaks
     from automapper_ml.generation.density import FLOOR, choose_onsets
     from automapper_ml.generation.models import onset_density
+    from automapper_ml.generation.peaks import peak_candidates, pick_peaks
     from automapper_ml.models.onset import load_onset_model, predict_song
 
     started = time.monotonic()

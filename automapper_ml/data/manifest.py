@@ -31,9 +31,9 @@ from typing import Any
 
 import polars as pl
 
+from automapper_ml.atomic import write_parquet_atomic
 from automapper_ml.data import rawzips
 from automapper_ml.data.quarantine import one_line_reason, reason_text, safe_row, safe_text
-from automapper_ml.atomic import write_parquet_atomic
 from automapper_ml.data.rawzips import ZipEntry
 from automapper_ml.data.sidecar import read_sidecar
 from automapper_ml.data.songid import AudioDecodeError, assign_song_ids, audio_fingerprint, title_artist_key

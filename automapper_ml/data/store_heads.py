@@ -11,10 +11,9 @@ from pathlib import Path
 
 import polars as pl
 
-from automapper_ml.atomic import write_text_atomic
+from automapper_ml.atomic import write_parquet_atomic, write_text_atomic
 from automapper_ml.data.features import Quarantined
 from automapper_ml.data.frame_index import FAILURE_SCHEMA
-from automapper_ml.atomic import write_parquet_atomic
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "map_id": pl.String,

@@ -1,4 +1,5 @@
-"""Onset metrics and peak picking, one definition for training, evaluation and the CLI.
+"""Onset metrics, one definition for training, evaluation and the CLI (peak picking, which turns a
+model's curve into onsets, is inference: generation.peaks).
 
 F1/precision/recall follow `mir_eval.onset.f_measure` exactly (a test compares them on random
 cases): an estimate matches a reference when |est - ref| <= window (50 ms by default), each
@@ -12,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from automapper_ml.audio import frame_to_seconds, refine_peak
 
 ONSET_WINDOW = 0.05  # seconds, the community's (and the seed's) +-50 ms
 
@@ -68,44 +67,3 @@ def pooled_scores(pairs: list[tuple[np.ndarray, np.ndarray]], window: float = ON
     recall = matches / n_ref if n_ref else 0.0
     f1 = 2 * precision * recall / (precision + recall) if matches else 0.0
     return OnsetScore(f1, precision, recall, matches, n_ref, n_est)
-
-
-def peak_candidates(curve: np.ndarray, floor: float, min_distance: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """(times in seconds, heights) of every peak `pick_peaks(curve, floor, min_distance)` finds.
-
-    Suppression keeps a peak unless a higher kept one is nearer than `min_distance`, so the peaks
-    `pick_peaks` finds at any threshold >= floor are exactly these with height >= that threshold:
-    a caller can choose its threshold afterwards (generation.density)."""
-    curve = np.asarray(curve, dtype=np.float64)
-    kept = _kept_frames(curve, floor, min_distance)
-    times = np.array([frame_to_seconds(refine_peak(curve, k)) for k in kept], dtype=np.float64)
-    return times, curve[np.asarray(kept, dtype=np.int64)] if kept else np.zeros(0)
-
-
-def pick_peaks(curve: np.ndarray, threshold: float = 0.5, min_distance: int = 3) -> np.ndarray:
-    """Onset times (seconds) from a per-frame probability curve (T,).
-
-    A peak is a local maximum >= threshold; of peaks closer than `min_distance` frames, the
-    higher wins. Positions are refined to sub-frame precision with a parabola, then mapped to
-    seconds with the one frame rule in automapper_ml.audio.
-    """
-    curve = np.asarray(curve, dtype=np.float64)
-    kept = _kept_frames(curve, threshold, min_distance)
-    return np.array([frame_to_seconds(refine_peak(curve, k)) for k in kept], dtype=np.float64)
-
-
-def _kept_frames(curve: np.ndarray, threshold: float, min_distance: int) -> list[int]:
-    """Frames of the peaks pick_peaks keeps, in time order."""
-    if curve.size < 3:
-        return []
-    left = np.concatenate([[-np.inf], curve[:-1]])
-    right = np.concatenate([curve[1:], [-np.inf]])
-    candidates = np.flatnonzero((curve >= threshold) & (curve > left) & (curve >= right))
-    blocked = np.zeros(curve.size, dtype=bool)
-    kept: list[int] = []
-    for idx in candidates[np.argsort(-curve[candidates], kind="stable")]:
-        if not blocked[idx]:
-            kept.append(int(idx))
-            blocked[max(0, idx - min_distance + 1) : idx + min_distance] = True
-    kept.sort()
-    return kept

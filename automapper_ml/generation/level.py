@@ -41,7 +41,6 @@ import torch
 
 from automapper_ml import audio as audio_mod
 from automapper_ml.audio import FRAME_SECONDS, SAMPLE_RATE, AudioError, AudioFeatures
-from automapper_ml.evaluation.onsets import peak_candidates
 from automapper_ml.evaluation.quality import QualityReport, quality_report
 from automapper_ml.formats.errors import InvalidValueError
 from automapper_ml.formats.model import DIFFICULTY_INDEX, DIFFICULTY_RANKS, BeatMap, Difficulty
@@ -57,6 +56,7 @@ from automapper_ml.generation.options import (
     GenerationOptions,
     PostProcessOptions,
 )
+from automapper_ml.generation.peaks import peak_candidates
 from automapper_ml.generation.postprocess import PostProcessReport, postprocess
 from automapper_ml.generation.sliders import add_sliders
 from automapper_ml.generation.tempo import (

@@ -22,7 +22,7 @@ import torch
 
 from automapper_ml.atomic import atomic_path
 from automapper_ml.audio import FRAME_SECONDS
-from automapper_ml.evaluation.onsets import pick_peaks
+from automapper_ml.generation.peaks import pick_peaks
 from automapper_ml.models.onset import (
     OnsetConfig,
     OnsetModel,

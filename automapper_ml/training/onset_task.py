@@ -30,7 +30,8 @@ from torch import nn
 
 from automapper_ml.audio import N_MELS, N_STRUCTURE, frame_to_seconds
 from automapper_ml.data.store import SnapshotReader
-from automapper_ml.evaluation.onsets import OnsetScore, pick_peaks, pooled_scores
+from automapper_ml.evaluation.onsets import OnsetScore, pooled_scores
+from automapper_ml.generation.peaks import pick_peaks
 from automapper_ml.models.onset import OnsetConfig, OnsetModel, gaussian_targets, predict_song
 from automapper_ml.training.stage import REQUIRED_COLUMNS as REQUIRED_COLUMNS
 from automapper_ml.training.stage import StageData, StageTask, row_weight

@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from automapper_ml.audio import FRAME_SECONDS, SAMPLE_RATE, compute_features
-from automapper_ml.evaluation.onsets import onset_scores, pick_peaks
+from automapper_ml.evaluation.onsets import onset_scores
 from automapper_ml.evaluation.quality import quality_report
 from automapper_ml.formats.model import DIFFICULTY_INDEX
 from automapper_ml.formats.reader import open_map_source, read_map
 from automapper_ml.generation.level import SongAudio, generate_level, song_audio
 from automapper_ml.generation.models import GenerationModels
+from automapper_ml.generation.peaks import pick_peaks
 
 DIFFICULTIES = ("Expert", "ExpertPlus")
 FLUX_THRESHOLDS = tuple(np.round(np.arange(0.02, 0.62, 0.02), 2))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from automapper_ml import audio
-from automapper_ml.evaluation.onsets import onset_scores, pick_peaks, pooled_scores
+from automapper_ml.evaluation.onsets import onset_scores, pooled_scores
+from automapper_ml.generation.peaks import pick_peaks
 
 mir_eval = pytest.importorskip("mir_eval")
 

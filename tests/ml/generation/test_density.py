@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from automapper_ml.evaluation.onsets import peak_candidates, pick_peaks
 from automapper_ml.generation.density import (
     DEFAULT_TARGETS,
     DensityTargets,
     choose_onsets,
     measure_targets,
 )
+from automapper_ml.generation.peaks import peak_candidates, pick_peaks
 
 
 def identity(t: np.ndarray) -> np.ndarray:
