@@ -15,24 +15,10 @@ from automapper_ml.formats.errors import MapError, MapFormatError, MissingFileEr
 from automapper_ml.formats.reader import load_map
 from automapper_ml.formats.safezip import MIB, SafeZip, ZipLimits, normalize_member_name
 from automapper_ml.formats.source import FolderSource, ZipSource, open_map_source
+from tests.ml.formats import minimal
 
-INFO = {
-    "_version": "2.1.0",
-    "_songName": "Zip Test",
-    "_songAuthorName": "Artist",
-    "_levelAuthorName": "Mapper",
-    "_beatsPerMinute": 120,
-    "_songFilename": "song.egg",
-    "_difficultyBeatmapSets": [
-        {
-            "_beatmapCharacteristicName": "Standard",
-            "_difficultyBeatmaps": [
-                {"_difficulty": "Expert", "_difficultyRank": 7, "_beatmapFilename": "Expert.dat"}
-            ],
-        }
-    ],
-}
-DIFF = {"version": "3.3.0", "colorNotes": [{"b": 4, "x": 1, "y": 0, "c": 0, "d": 1}]}
+INFO = {**minimal.INFO, "_songName": "Zip Test", "_songAuthorName": "Artist", "_levelAuthorName": "Mapper"}
+DIFF = minimal.V3
 
 
 def _map_files(prefix: str = "") -> dict[str, bytes]:
