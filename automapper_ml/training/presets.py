@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -94,19 +95,34 @@ def preset_part(cls: type, section: dict[str, Any], name: str, part: str) -> Any
     return build_section(cls, section.get(part, {}), f"[preset.{name}.{part}]")
 
 
+def model_part(cls: type, data: dict[str, Any], size: str, stage: str) -> Any:
+    """`cls` built from the [model.<size>] table of a stage's parsed preset file."""
+    return build_section(cls, model_section(data, size, stage), f"[model.{size}]")
+
+
+def preset_fields(
+    data: dict[str, Any],
+    name: str | None,
+    stage: str,
+    model: Callable[[str], Any],
+    parts: dict[str, type],
+) -> dict[str, Any]:
+    """The fields of a stage's preset dataclass: name, model_name, model (`model(size)`), then each
+    of `parts` (sub-table name -> the class built from it), in that order."""
+    name, section = preset_section(data, name, stage, set(parts))
+    size = section.get("model", "tiny")
+    fields_ = {"name": name, "model_name": size, "model": model(size)}
+    return fields_ | {part: preset_part(cls, section, name, part) for part, cls in parts.items()}
+
+
 def model_config(name: str, path: str | os.PathLike | None = None) -> OnsetConfig:
     """The [model.<name>] OnsetConfig."""
-    return build_section(OnsetConfig, model_section(read_config(path), name, "onset"), f"[model.{name}]")
+    return model_part(OnsetConfig, read_config(path), name, "onset")
 
 
 def load_preset(name: str | None = None, path: str | os.PathLike | None = None) -> OnsetPreset:
     """The named preset (default: the file's `default_preset`)."""
-    name, section = preset_section(read_config(path), name, "onset", {"train", "task"})
-    size = section.get("model", "tiny")
+    parts = {"train": TrainConfig, "task": OnsetTaskConfig}
     return OnsetPreset(
-        name=name,
-        model_name=size,
-        model=model_config(size, path),
-        train=preset_part(TrainConfig, section, name, "train"),
-        task=preset_part(OnsetTaskConfig, section, name, "task"),
+        **preset_fields(read_config(path), name, "onset", lambda size: model_config(size, path), parts)
     )

@@ -35,13 +35,7 @@ from automapper_ml.generation.decoding import DecodingOptions
 from automapper_ml.models.sequence import SequenceConfig, load_sequence_model
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 from automapper_ml.training.loop import TrainConfig
-from automapper_ml.training.presets import (
-    build_section,
-    model_section,
-    preset_part,
-    preset_section,
-    read_config,
-)
+from automapper_ml.training.presets import model_part, preset_fields, read_config
 from automapper_ml.training.sequence_metrics import evaluate_generation
 from automapper_ml.training.sequence_task import SequenceTask, SequenceTaskConfig
 from automapper_ml.training.stage import open_stage, run_stage
@@ -151,21 +145,18 @@ def sequence_config_hash(path: str | os.PathLike | None = None) -> str:
 
 def sequence_model_config(name: str, path: str | os.PathLike | None = None) -> SequenceConfig:
     """The [model.<name>] SequenceConfig."""
-    section = model_section(read_sequence_config(path), name, "sequence")
-    return build_section(SequenceConfig, section, f"[model.{name}]")
+    return model_part(SequenceConfig, read_sequence_config(path), name, "sequence")
 
 
 def load_sequence_preset(name: str | None = None, path: str | os.PathLike | None = None) -> SequencePreset:
     """The named preset (default: the file's `default_preset`)."""
-    name, section = preset_section(
-        read_sequence_config(path), name, "sequence", {"train", "task", "decoding"}
-    )
-    size = section.get("model", "tiny")
+    parts = {"train": TrainConfig, "task": SequenceTaskConfig, "decoding": DecodingOptions}
     return SequencePreset(
-        name=name,
-        model_name=size,
-        model=sequence_model_config(size, path),
-        train=preset_part(TrainConfig, section, name, "train"),
-        task=preset_part(SequenceTaskConfig, section, name, "task"),
-        decoding=preset_part(DecodingOptions, section, name, "decoding"),
+        **preset_fields(
+            read_sequence_config(path),
+            name,
+            "sequence",
+            lambda size: sequence_model_config(size, path),
+            parts,
+        )
     )
