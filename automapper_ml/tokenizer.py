@@ -41,12 +41,13 @@ and a flat sequence is `BOS group group ...` (`flatten`). Choices, and why:
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from automapper_ml import tokenizer_common as common
 from automapper_ml.formats.model import (
     GRID_COLUMNS,
     GRID_ROWS,
@@ -60,6 +61,7 @@ from automapper_ml.formats.model import (
 )
 
 TOKENIZER_VERSION = "1"
+_T = TypeVar("_T")
 
 TICKS_PER_BEAT = 48
 MAX_BEAT = 10_000  # a 10-minute song at 300 BPM is 3,000 beats; beyond this is broken data
@@ -146,7 +148,7 @@ def class_weights(
 
 def token_names(tokens: Iterable[int]) -> list[str]:
     """Readable names; ids outside the vocabulary read as `?<id>`."""
-    return [NOTE_VOCAB[t] if 0 <= t < NOTE_VOCAB_SIZE else f"?{t}" for t in tokens]
+    return common.names_of(NOTE_VOCAB, tokens)
 
 
 # ---------------------------------------------------------------------------------- quantisation
@@ -157,22 +159,8 @@ def to_tick(beat: float) -> int:
     return math.floor(beat * TICKS_PER_BEAT + 0.5)
 
 
-def nearest(values: Sequence[float], x: float) -> int:
-    """Index of the value nearest to x in a sorted sequence (ties go to the lower one)."""
-    i = bisect_left(values, x)
-    if i == 0:
-        return 0
-    if i == len(values):
-        return len(values) - 1
-    return i if values[i] - x < x - values[i - 1] else i - 1
-
-
 def _tick_or_reason(beat: float) -> tuple[int, str | None]:
-    if not math.isfinite(beat) or beat < -0.5 / TICKS_PER_BEAT:
-        return 0, "before beat 0 or not a number"
-    if beat > MAX_BEAT:
-        return 0, f"after beat {MAX_BEAT}"
-    return to_tick(beat), None
+    return common.tick_or_reason(beat, TICKS_PER_BEAT, MAX_BEAT)
 
 
 def _on_grid(x: int, y: int) -> bool:
@@ -191,61 +179,64 @@ NOT_INTERACTABLE = "uninteractable (Noodle)"
 #   chain (tick, color, x, y, direction, tail_x, tail_y, dur_index, slices, squish_index)
 
 
+def _interactable_tick(o: ColorNote | BombNote | Obstacle) -> tuple[int, str | None]:
+    """The tick of an object the player can hit, or why it is not tokenized (beat, Noodle)."""
+    tick, why = _tick_or_reason(o.beat)
+    return tick, why or (NOT_INTERACTABLE if o.uninteractable else None)
+
+
+def _colored_reason(color: int, directions: tuple[int, ...], *cells: tuple[int, int]) -> str | None:
+    """Why a coloured object (note, arc, chain) is not tokenized: a cell off the grid, an unknown colour
+    or cut direction; None if it is fine."""
+    if not all(_on_grid(x, y) for x, y in cells):
+        return OFF_GRID
+    if color not in (0, 1):
+        return "unknown colour"
+    if not all(0 <= d < N_DIRECTIONS for d in directions):
+        return "unknown cut direction"
+    return None
+
+
 def _q_note(n: ColorNote) -> tuple[tuple | None, str | None]:
-    tick, why = _tick_or_reason(n.beat)
+    tick, why = _interactable_tick(n)
+    why = why or _colored_reason(n.color, (n.direction,), (n.x, n.y))
     if why:
         return None, why
-    if n.uninteractable:
-        return None, NOT_INTERACTABLE
-    if not _on_grid(n.x, n.y):
-        return None, OFF_GRID
-    if n.color not in (0, 1):
-        return None, "unknown colour"
-    if not 0 <= n.direction < N_DIRECTIONS:
-        return None, "unknown cut direction"
     a = n.angle if isinstance(n.angle, int | float) and math.isfinite(n.angle) else 0
-    snapped = _ANGLES_AND_ZERO[nearest(_ANGLES_AND_ZERO, a)]
+    snapped = _ANGLES_AND_ZERO[common.nearest(_ANGLES_AND_ZERO, a)]
     k = ANGLE_VALUES.index(snapped) if snapped else -1
     return (tick, n.color, n.x, n.y, n.direction, k), None
 
 
 def _q_bomb(b: BombNote) -> tuple[tuple | None, str | None]:
-    tick, why = _tick_or_reason(b.beat)
+    tick, why = _interactable_tick(b)
     if why:
         return None, why
-    if b.uninteractable:
-        return None, NOT_INTERACTABLE
     return ((tick, b.x, b.y), None) if _on_grid(b.x, b.y) else (None, OFF_GRID)
 
 
 def _q_wall(o: Obstacle) -> tuple[tuple | None, str | None]:
-    tick, why = _tick_or_reason(o.beat)
+    tick, why = _interactable_tick(o)
     if why:
         return None, why
-    if o.uninteractable:
-        return None, NOT_INTERACTABLE
     if not _on_grid(o.x, o.y) or not 1 <= o.width <= MAX_WALL_WIDTH or not 1 <= o.height <= MAX_WALL_HEIGHT:
         return None, OFF_GRID
     if not (math.isfinite(o.duration) and o.duration >= 0):
         return None, "negative or infinite duration"
-    return (tick, o.x, o.y, o.width, o.height, nearest(DUR_VALUES, o.duration)), None
+    return (tick, o.x, o.y, o.width, o.height, common.nearest(DUR_VALUES, o.duration)), None
 
 
 def _scale_index(v: float) -> int:
-    return nearest(SCALE_VALUES, v if math.isfinite(v) else 1.0)
+    return common.nearest(SCALE_VALUES, v if math.isfinite(v) else 1.0)
 
 
 def _q_arc(a: Arc) -> tuple[tuple | None, str | None]:
     tick, why = _tick_or_reason(a.beat)
     tail, tail_why = _tick_or_reason(a.tail_beat)
-    if why or tail_why:
-        return None, why or tail_why
-    if not (_on_grid(a.x, a.y) and _on_grid(a.tail_x, a.tail_y)):
-        return None, OFF_GRID
-    if a.color not in (0, 1):
-        return None, "unknown colour"
-    if not (0 <= a.direction < N_DIRECTIONS and 0 <= a.tail_direction < N_DIRECTIONS):
-        return None, "unknown cut direction"
+    cells = (a.x, a.y), (a.tail_x, a.tail_y)
+    why = why or tail_why or _colored_reason(a.color, (a.direction, a.tail_direction), *cells)
+    if why:
+        return None, why
     if a.mid_anchor not in (0, 1, 2):
         return None, "unknown mid anchor"
     if tail <= tick:
@@ -257,21 +248,16 @@ def _q_arc(a: Arc) -> tuple[tuple | None, str | None]:
 
 def _q_chain(c: Chain) -> tuple[tuple | None, str | None]:
     tick, why = _tick_or_reason(c.beat)
+    why = why or _colored_reason(c.color, (c.direction,), (c.x, c.y), (c.tail_x, c.tail_y))
     if why:
         return None, why
-    if not (_on_grid(c.x, c.y) and _on_grid(c.tail_x, c.tail_y)):
-        return None, OFF_GRID
-    if c.color not in (0, 1):
-        return None, "unknown colour"
-    if not 0 <= c.direction < N_DIRECTIONS:
-        return None, "unknown cut direction"
     length = c.tail_beat - c.beat
     if not (math.isfinite(length) and length >= 0):
         return None, "tail before head"
     if c.slices < MIN_SLICES:
         return None, f"fewer than {MIN_SLICES} slices"
     slices = min(c.slices, MAX_SLICES)
-    return (tick, c.color, c.x, c.y, c.direction, c.tail_x, c.tail_y, nearest(DUR_VALUES, length), slices,
+    return (tick, c.color, c.x, c.y, c.direction, c.tail_x, c.tail_y, common.nearest(DUR_VALUES, length), slices,
             _scale_index(c.squish)), None  # fmt: skip
 
 
@@ -310,34 +296,54 @@ def _chain_obj(r: tuple, beat: float) -> Chain:
 
 
 @dataclass(slots=True)
-class QuantizedNotes:
+class PlayableLists(Generic[_T]):
+    """One list per playable kind, named as `Difficulty` names them."""
+
+    notes: list[_T] = field(default_factory=list)
+    bombs: list[_T] = field(default_factory=list)
+    obstacles: list[_T] = field(default_factory=list)
+    arcs: list[_T] = field(default_factory=list)
+    chains: list[_T] = field(default_factory=list)
+
+    def lists(self) -> dict[str, list[_T]]:
+        """{Difficulty attribute: list}, for `Difficulty(**x.lists())` or `replace(d, **x.lists())`."""
+        return {attr: getattr(self, attr) for _, attr in NOTE_KINDS}
+
+
+@dataclass(slots=True)
+class QuantizedNotes(PlayableLists[tuple]):
     """Per kind: the quantised records kept, and (original object, reason) for each one lost."""
 
-    notes: list[tuple] = field(default_factory=list)
-    bombs: list[tuple] = field(default_factory=list)
-    walls: list[tuple] = field(default_factory=list)
-    arcs: list[tuple] = field(default_factory=list)
-    chains: list[tuple] = field(default_factory=list)
     lost: dict[str, list[tuple[object, str]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class DecodedNotes(PlayableLists[Any]):
+    """Playable objects decoded from tokens; `dropped` counts partial or unmatched objects skipped."""
+
+    dropped: int = 0
+
+
+# Per playable kind: its name (in `QuantizedNotes.lost` and reports), its Difficulty attribute, model
+# type, quantiser, and the object a record stands for.
+_KINDS: tuple[tuple[str, str, type, Callable, Callable[[tuple], object]], ...] = (
+    ("notes", "notes", ColorNote, _q_note, lambda r: _note_obj(r, r[0] / TICKS_PER_BEAT)),
+    ("bombs", "bombs", BombNote, _q_bomb, lambda r: BombNote(r[0] / TICKS_PER_BEAT, r[1], r[2])),
+    ("walls", "obstacles", Obstacle, _q_wall, lambda r: _wall_obj(r, r[0] / TICKS_PER_BEAT)),
+    ("arcs", "arcs", Arc, _q_arc, lambda r: _arc_obj(r, r[0] / TICKS_PER_BEAT, r[7] / TICKS_PER_BEAT)),
+    ("chains", "chains", Chain, _q_chain, lambda r: _chain_obj(r, r[0] / TICKS_PER_BEAT)),
+)
+NOTE_KINDS = tuple((name, attr) for name, attr, *_ in _KINDS)  # (name, Difficulty attribute)
+_QUANTIZERS = {kind: (quantize, build) for _, _, kind, quantize, build in _KINDS}
 
 
 def quantize_notes(difficulty: Difficulty) -> QuantizedNotes:
     """Quantise every playable object; what cannot be represented is listed in `.lost` with why."""
-    q = QuantizedNotes(lost={k: [] for k in ("notes", "bombs", "walls", "arcs", "chains")})
-    for kind, objects, fn in (
-        ("notes", difficulty.notes, _q_note),
-        ("bombs", difficulty.bombs, _q_bomb),
-        ("walls", difficulty.obstacles, _q_wall),
-        ("arcs", difficulty.arcs, _q_arc),
-        ("chains", difficulty.chains, _q_chain),
-    ):
-        out: list[tuple] = getattr(q, kind)
-        for obj in objects:
-            rec, why = fn(obj)
-            if rec is None:
-                q.lost[kind].append((obj, why or "unrepresentable"))
-            else:
-                out.append(rec + ((obj,) if kind == "arcs" else ()))
+    q = QuantizedNotes(lost={name: [] for name, _ in NOTE_KINDS})
+    for name, attr, _, quantize, _ in _KINDS:
+        out: list[tuple] = getattr(q, attr)
+        for obj, rec in common.representable(getattr(difficulty, attr), quantize, q.lost[name]):
+            out.append(rec + ((obj,) if name == "arcs" else ()))
     kept, nested = _fifo_arcs(q.arcs)
     q.lost["arcs"] += [(r[-1], "nested inside another arc of its colour") for r in nested]
     q.arcs = [r[:-1] for r in kept]
@@ -356,35 +362,8 @@ def quantize_object(obj: object) -> tuple[object | None, str | None]:
     return (entry[1](rec), None) if rec is not None else (None, why)
 
 
-_QUANTIZERS: dict[type, tuple] = {
-    ColorNote: (_q_note, lambda r: _note_obj(r, r[0] / TICKS_PER_BEAT)),
-    BombNote: (_q_bomb, lambda r: BombNote(r[0] / TICKS_PER_BEAT, r[1], r[2])),
-    Obstacle: (_q_wall, lambda r: _wall_obj(r, r[0] / TICKS_PER_BEAT)),
-    Arc: (_q_arc, lambda r: _arc_obj(r, r[0] / TICKS_PER_BEAT, r[7] / TICKS_PER_BEAT)),
-    Chain: (_q_chain, lambda r: _chain_obj(r, r[0] / TICKS_PER_BEAT)),
-}
-
-
-@dataclass(slots=True)
-class DecodedNotes:
-    """Playable objects decoded from tokens; `dropped` counts partial or unmatched objects skipped."""
-
-    notes: list[ColorNote] = field(default_factory=list)
-    bombs: list[BombNote] = field(default_factory=list)
-    obstacles: list[Obstacle] = field(default_factory=list)
-    arcs: list[Arc] = field(default_factory=list)
-    chains: list[Chain] = field(default_factory=list)
-    dropped: int = 0
-
-
 def _objects_of(q: QuantizedNotes) -> DecodedNotes:
-    return DecodedNotes(
-        notes=[_note_obj(r, r[0] / TICKS_PER_BEAT) for r in q.notes],
-        bombs=[BombNote(r[0] / TICKS_PER_BEAT, r[1], r[2]) for r in q.bombs],
-        obstacles=[_wall_obj(r, r[0] / TICKS_PER_BEAT) for r in q.walls],
-        arcs=[_arc_obj(r, r[0] / TICKS_PER_BEAT, r[7] / TICKS_PER_BEAT) for r in q.arcs],
-        chains=[_chain_obj(r, r[0] / TICKS_PER_BEAT) for r in q.chains],
-    )
+    return DecodedNotes(**{attr: [build(r) for r in getattr(q, attr)] for _, attr, _, _, build in _KINDS})
 
 
 def quantize_difficulty(difficulty: Difficulty) -> Difficulty:
@@ -393,17 +372,10 @@ def quantize_difficulty(difficulty: Difficulty) -> Difficulty:
     tokenizer carries (fakes, rotations, light event box groups) emptied. Metadata is kept."""
     from automapper_ml.tokenizer_lights import quantize_lights
 
-    objs = _objects_of(quantize_notes(difficulty))
-    lights = quantize_lights(difficulty)
     return replace(
         difficulty,
-        notes=objs.notes,
-        bombs=objs.bombs,
-        obstacles=objs.obstacles,
-        arcs=objs.arcs,
-        chains=objs.chains,
-        events=lights.events,
-        boosts=lights.boosts,
+        **_objects_of(quantize_notes(difficulty)).lists(),
+        **quantize_lights(difficulty).lists(),
         rotations=[],
         fake_notes=[],
         fake_bombs=[],
@@ -450,7 +422,7 @@ def _group_items(q: QuantizedNotes) -> dict[int, list[tuple[tuple, list[int]]]]:
         add(t, (0, c, y, x, d, k), [NOTE[c], _cell(x, y), DIR0 + d] + ([ANGLE0 + k] if k >= 0 else []))
     for t, x, y in q.bombs:
         add(t, (1, y, x), [BOMB, _cell(x, y)])
-    for t, x, y, w, h, di in q.walls:
+    for t, x, y, w, h, di in q.obstacles:
         add(t, (2, y, x, w, h, di), [WALL, _cell(x, y), WIDTH0 + w, HEIGHT0 + h, DUR0 + di])
     # q.arcs is in FIFO order (see _fifo_arcs): its index orders both ends and starts.
     for seq, (t, c, x, y, d, mu, mid, tt, tx, ty, td, tmu) in enumerate(q.arcs):
@@ -488,10 +460,7 @@ def encode_notes(beatmap: BeatMap | Difficulty, difficulty: Difficulty | None = 
 
 def flatten(groups: Iterable[NoteGroup]) -> list[int]:
     """`BOS` followed by every group's tokens: the flat sequence `decode_flat` reads."""
-    out = [BOS]
-    for g in groups:
-        out += g.tokens
-    return out
+    return common.flatten_groups(groups, BOS)
 
 
 # ---------------------------------------------------------------------------------- decoding
@@ -522,17 +491,6 @@ ATTRIBUTES: dict[int, tuple[tuple[int, int], ...]] = {
 
 def _is_timing(t: int) -> bool:
     return DBEATS0 < t < DFRAC0 + TICKS_PER_BEAT
-
-
-def _as_int(t: object) -> int:
-    """A token id, or -1 for anything that is not a whole number (3.5, "x", None, inf)."""
-    if type(t) is int:
-        return t
-    try:
-        f = float(t)  # type: ignore[arg-type]
-        return int(f) if f.is_integer() and f == int(t) else -1  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        return -1
 
 
 class _Decoder:
@@ -612,7 +570,7 @@ def decode_flat(tokens: Iterable[object]) -> DecodedNotes:
     decoder = _Decoder()
     tick, pending, current = 0, 0, None
     for raw in tokens:
-        t = _as_int(raw)
+        t = common.as_int(raw)
         if _is_timing(t):
             if current is not None:
                 decoder.group(tick / TICKS_PER_BEAT, current)
@@ -645,7 +603,7 @@ def decode_notes(groups: Iterable[NoteGroup] | Iterable[int]) -> DecodedNotes:
     decoder = _Decoder()
     for g in items:
         beat = g.beat if isinstance(g.beat, int | float) else math.nan
-        decoder.group(float(beat), [t for t in map(_as_int, g.tokens) if EOS < t < NOTE_VOCAB_SIZE])
+        decoder.group(float(beat), [t for t in map(common.as_int, g.tokens) if EOS < t < NOTE_VOCAB_SIZE])
     return decoder.finish()
 
 
@@ -737,7 +695,7 @@ class NoteState:
 
     def advance(self, token: int, closing: bool = False) -> NoteState:
         """The state after `token`; ValueError if the grammar does not allow it here."""
-        t = _as_int(token)
+        t = common.as_int(token)
         if not (0 <= t < NOTE_VOCAB_SIZE and self.allowed(closing)[t]):
             raise ValueError(f"token {token_names([t])[0]} is not allowed here")
         p, o, h = self.phase, self.open_arcs, self.open_here
@@ -779,11 +737,7 @@ class NoteGrammar:
     def state_after(prefix: Iterable[int], closing: bool = False) -> NoteState:
         """Walk a prefix (leading BOS tokens skipped); ValueError on a token the grammar forbids."""
         state = NoteGrammar.start()
-        leading = True
-        for t in prefix:
-            if leading and _as_int(t) == BOS:
-                continue
-            leading = False
+        for t in common.after_bos(prefix, BOS):
             state = state.advance(t, closing)
         return state
 

@@ -27,13 +27,13 @@ Choices, and why:
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
+from automapper_ml import tokenizer_common as common
 from automapper_ml.formats.model import BeatMap, BoostEvent, Difficulty, LightEvent
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "DecodedLights",
     "LightGrammar",
     "LightGroup",
+    "LightLists",
     "LightState",
     "QuantizedLights",
     "decode_lights",
@@ -117,7 +118,7 @@ _TYPE_INDEX = {t: i for i, t in enumerate(LIGHT_TYPES)}
 
 
 def light_token_names(tokens: Iterable[int]) -> list[str]:
-    return [LIGHT_VOCAB[t] if 0 <= t < LIGHT_VOCAB_SIZE else f"?{t}" for t in tokens]
+    return common.names_of(LIGHT_VOCAB, tokens)
 
 
 def step_ticks(step: float) -> int:
@@ -126,15 +127,6 @@ def step_ticks(step: float) -> int:
     if not (1 <= ticks <= MAX_LIGHT_STEP_TICKS and abs(ticks - step * LIGHT_TICKS_PER_BEAT) < 1e-6):
         raise ValueError(f"light step must be a multiple of 1/48 beat up to 2 beats, got {step!r}")
     return ticks
-
-
-def _nearest(values: Sequence[float], x: float) -> int:
-    i = bisect_left(values, x)
-    if i == 0:
-        return 0
-    if i == len(values):
-        return len(values) - 1
-    return i if values[i] - x < x - values[i - 1] else i - 1
 
 
 def palette_index(color: Sequence[float]) -> int:
@@ -165,11 +157,9 @@ def _event_obj(r: tuple, tick: int) -> LightEvent:
 
 
 def _tick_or_reason(beat: float) -> tuple[int, str | None]:
-    if not (isinstance(beat, int | float) and math.isfinite(beat)) or beat < -0.5 / LIGHT_TICKS_PER_BEAT:
-        return 0, "before beat 0 or not a number"
-    if beat > MAX_LIGHT_BEAT:
-        return 0, f"after beat {MAX_LIGHT_BEAT}"
-    return math.floor(beat * LIGHT_TICKS_PER_BEAT + 0.5), None
+    if not isinstance(beat, int | float):
+        return 0, common.NOT_A_BEAT
+    return common.tick_or_reason(beat, LIGHT_TICKS_PER_BEAT, MAX_LIGHT_BEAT)
 
 
 def _q_event(e: LightEvent) -> tuple[tuple | None, str | None]:
@@ -185,7 +175,16 @@ def _q_event(e: LightEvent) -> tuple[tuple | None, str | None]:
         return None, "brightness not a number"
     color = palette_index(e.color) if e.color is not None else -1
     value = min(MAX_LIGHT_VALUE, max(0, int(e.value)))
-    return (tick, _TYPE_INDEX[e.type], value, _nearest(BRIGHTNESS_VALUES, f), color), None
+    return (tick, _TYPE_INDEX[e.type], value, common.nearest(BRIGHTNESS_VALUES, f), color), None
+
+
+def _q_boost(b: BoostEvent) -> tuple[tuple | None, str | None]:
+    tick, why = _tick_or_reason(b.beat)
+    return (None, why) if why else ((tick, bool(b.on)), None)
+
+
+def _boost_obj(r: tuple) -> BoostEvent:
+    return BoostEvent(r[0] / LIGHT_TICKS_PER_BEAT, r[1])
 
 
 def quantize_light_object(obj: object) -> tuple[object | None, str | None]:
@@ -194,39 +193,41 @@ def quantize_light_object(obj: object) -> tuple[object | None, str | None]:
         rec, why = _q_event(obj)
         return (_event_obj(rec, rec[0]), None) if rec is not None else (None, why)
     if isinstance(obj, BoostEvent):
-        tick, why = _tick_or_reason(obj.beat)
-        return (BoostEvent(tick / LIGHT_TICKS_PER_BEAT, bool(obj.on)), None) if why is None else (None, why)
+        rec, why = _q_boost(obj)
+        return (_boost_obj(rec), None) if rec is not None else (None, why)
     return None, f"{type(obj).__name__} is not tokenized"
 
 
 @dataclass(slots=True)
-class QuantizedLights:
-    """Kept records, the model objects they stand for, and (original, reason) per lost object."""
+class LightLists:
+    """Basic light events and colour boosts, named as `Difficulty` names them."""
+
+    events: list[LightEvent] = field(default_factory=list)
+    boosts: list[BoostEvent] = field(default_factory=list)
+
+    def lists(self) -> dict[str, list]:
+        """{Difficulty attribute: list}, for `Difficulty(**x.lists())` or `replace(d, **x.lists())`."""
+        return {"events": self.events, "boosts": self.boosts}
+
+
+@dataclass(slots=True)
+class QuantizedLights(LightLists):
+    """The model objects kept, their records, and (original, reason) per lost object."""
 
     event_records: list[tuple] = field(default_factory=list)
     boost_records: list[tuple] = field(default_factory=list)
-    events: list[LightEvent] = field(default_factory=list)
-    boosts: list[BoostEvent] = field(default_factory=list)
     lost: dict[str, list[tuple[object, str]]] = field(default_factory=dict)
 
 
 def quantize_lights(difficulty: Difficulty) -> QuantizedLights:
     """Quantise basic events and boosts as the lighting tokens carry them."""
     q = QuantizedLights(lost={"events": [], "boosts": []})
-    for e in difficulty.events:
-        rec, why = _q_event(e)
-        if rec is None:
-            q.lost["events"].append((e, why or "unrepresentable"))
-        else:
-            q.event_records.append(rec)
-            q.events.append(_event_obj(rec, rec[0]))
-    for b in difficulty.boosts:
-        tick, why = _tick_or_reason(b.beat)
-        if why:
-            q.lost["boosts"].append((b, why))
-        else:
-            q.boost_records.append((tick, bool(b.on)))
-            q.boosts.append(BoostEvent(tick / LIGHT_TICKS_PER_BEAT, bool(b.on)))
+    for _, rec in common.representable(difficulty.events, _q_event, q.lost["events"]):
+        q.event_records.append(rec)
+        q.events.append(_event_obj(rec, rec[0]))
+    for _, rec in common.representable(difficulty.boosts, _q_boost, q.lost["boosts"]):
+        q.boost_records.append(rec)
+        q.boosts.append(_boost_obj(rec))
     return q
 
 
@@ -276,28 +277,12 @@ def encode_lights(
 
 
 def flatten_lights(groups: Iterable[LightGroup]) -> list[int]:
-    out = [LIGHT_BOS]
-    for g in groups:
-        out += g.tokens
-    return out
+    return common.flatten_groups(groups, LIGHT_BOS)
 
 
 @dataclass(slots=True)
-class DecodedLights:
-    events: list[LightEvent] = field(default_factory=list)
-    boosts: list[BoostEvent] = field(default_factory=list)
+class DecodedLights(LightLists):
     dropped: int = 0  # events started by an OFFSET but not finished
-
-
-def _as_int(t: object) -> int:
-    """A token id, or -1 for anything that is not a whole number (3.5, "x", None, inf)."""
-    if type(t) is int:
-        return t
-    try:
-        f = float(t)  # type: ignore[arg-type]
-        return int(f) if f.is_integer() and f == int(t) else -1  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        return -1
 
 
 def _decode_group(tick0: int, tokens: Sequence[int], out: DecodedLights) -> None:
@@ -341,7 +326,7 @@ def decode_lights(
     if items and all(isinstance(g, LightGroup) for g in items):
         for g in items:
             tick, why = _tick_or_reason(g.beat)
-            tokens = [t for t in map(_as_int, g.tokens) if 0 <= t < LIGHT_VOCAB_SIZE]
+            tokens = [t for t in map(common.as_int, g.tokens) if 0 <= t < LIGHT_VOCAB_SIZE]
             if why:
                 out.dropped += sum(1 for t in tokens if OFFSET0 <= t < OFFSET0 + MAX_LIGHT_STEP_TICKS)
             else:
@@ -349,7 +334,7 @@ def decode_lights(
         return out
     k, current = 0, []
     for raw in items:
-        t = _as_int(raw) if not isinstance(raw, LightGroup) else -1
+        t = common.as_int(raw) if not isinstance(raw, LightGroup) else -1
         if t == LIGHT_EOS:
             _decode_group(k * size, current, out)
             k, current = k + 1, []
@@ -405,7 +390,7 @@ class LightState:
         return self.boundary
 
     def advance(self, token: int) -> LightState:
-        t = _as_int(token)
+        t = common.as_int(token)
         if not (0 <= t < LIGHT_VOCAB_SIZE and self.allowed()[t]):
             raise ValueError(f"token {light_token_names([t])[0]} is not allowed here")
         if t == LIGHT_EOS:
@@ -433,11 +418,8 @@ class LightGrammar:
         return LightState(self.size)
 
     def state_after(self, prefix: Iterable[int]) -> LightState:
-        state, leading = self.start(), True
-        for t in prefix:
-            if leading and _as_int(t) == LIGHT_BOS:
-                continue
-            leading = False
+        state = self.start()
+        for t in common.after_bos(prefix, LIGHT_BOS):
             state = state.advance(t)
         return state
 
