@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from automapper_ml.formats.fields import ARC_V2, DEFAULTS, read_fields
 from automapper_ml.formats.jsonvalues import (
     ObjectReader,
     check_object_count,
@@ -134,22 +135,7 @@ def _obstacles(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
 
 def _sliders(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
     for _, r in iter_objects(get_array(data, "_sliders", filename), filename, "_sliders"):
-        diff.arcs.append(
-            Arc(
-                color=r.integer("_colorType"),
-                beat=r.beat("_headTime"),
-                x=r.integer("_headLineIndex"),
-                y=r.integer("_headLineLayer"),
-                direction=r.integer("_headCutDirection"),
-                head_multiplier=r.number("_headControlPointLengthMultiplier", 1.0),
-                tail_beat=r.beat("_tailTime"),
-                tail_x=r.integer("_tailLineIndex"),
-                tail_y=r.integer("_tailLineLayer"),
-                tail_direction=r.integer("_tailCutDirection"),
-                tail_multiplier=r.number("_tailControlPointLengthMultiplier", 1.0),
-                mid_anchor=r.integer("_sliderMidAnchorMode"),
-            )
-        )
+        diff.arcs.append(Arc(**read_fields(r, ARC_V2, DEFAULTS)))
 
 
 def _events(data: dict[str, Any], diff: Difficulty, filename: str) -> None:

@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from automapper_ml.formats.fields import (
+    ARC_V3,
+    BOMB_V3,
+    CHAIN_V3,
+    DEFAULTS,
+    EVENT_V3,
+    NOTE_V3,
+    OBSTACLE_V3,
+    read_fields,
+)
 from automapper_ml.formats.jsonvalues import (
     ObjectReader,
     check_finite_tree,
@@ -54,6 +64,15 @@ OBJECT_ARRAYS = (
     "rotationEvents",
 )
 FAKE_ARRAYS = ("fakeColorNotes", "fakeBombNotes", "fakeObstacles", "fakeBurstSliders")
+# Model list <- its v3 array, the array of its Noodle fakes in customData (fake_<list>), class, fields.
+_KINDS = (
+    ("notes", "colorNotes", "fakeColorNotes", ColorNote, NOTE_V3),
+    ("bombs", "bombNotes", "fakeBombNotes", BombNote, BOMB_V3),
+    ("obstacles", "obstacles", "fakeObstacles", Obstacle, OBSTACLE_V3),
+    ("arcs", "sliders", None, Arc, ARC_V3),
+    ("chains", "burstSliders", "fakeBurstSliders", Chain, CHAIN_V3),
+)
+_NOODLE_KINDS = (ColorNote, BombNote, Obstacle)  # the kinds that carry `uninteractable`
 # Noodle/Chroma/Vivify top-level customData we deliberately drop (reported in `unconverted`).
 _DROPPED_CUSTOM = ("customEvents", "environment", "pointDefinitions", "materials")
 
@@ -73,22 +92,12 @@ def parse_difficulty_v3(data: dict[str, Any], diff: Difficulty, filename: str) -
     cd = custom_data(data)
     check_object_count(count_objects(data, OBJECT_ARRAYS) + count_objects(cd, FAKE_ARRAYS), filename)
 
-    diff.notes = _color_notes(get_array(data, "colorNotes", filename), filename, "colorNotes")
-    diff.bombs = _bombs(get_array(data, "bombNotes", filename), filename, "bombNotes")
-    diff.obstacles = _obstacles(get_array(data, "obstacles", filename), filename, "obstacles")
-    diff.arcs = _arcs(get_array(data, "sliders", filename), filename)
-    diff.chains = _chains(get_array(data, "burstSliders", filename), filename, "burstSliders")
-
-    diff.fake_notes = _color_notes(
-        get_array(cd, "fakeColorNotes", filename), filename, "customData.fakeColorNotes"
-    )
-    diff.fake_bombs = _bombs(get_array(cd, "fakeBombNotes", filename), filename, "customData.fakeBombNotes")
-    diff.fake_obstacles = _obstacles(
-        get_array(cd, "fakeObstacles", filename), filename, "customData.fakeObstacles"
-    )
-    diff.fake_chains = _chains(
-        get_array(cd, "fakeBurstSliders", filename), filename, "customData.fakeBurstSliders"
-    )
+    for attr, array, _, cls, table in _KINDS:
+        setattr(diff, attr, _objects(get_array(data, array, filename), filename, array, cls, table))
+    for attr, _, array, cls, table in _KINDS:
+        if array is not None:
+            items = get_array(cd, array, filename)
+            setattr(diff, f"fake_{attr}", _objects(items, filename, f"customData.{array}", cls, table))
 
     _events(data, diff, filename)
 
@@ -106,83 +115,16 @@ def parse_difficulty_v3(data: dict[str, Any], diff: Difficulty, filename: str) -
             diff.unconverted.append(f"{filename}: customData.{key}: {len(value)} entries not kept")
 
 
-def _uninteractable(r: ObjectReader) -> bool:
-    return custom_data(r.obj).get("uninteractable") is True
-
-
-def _color_notes(items: list[Any], filename: str, array: str) -> list[ColorNote]:
-    return [
-        ColorNote(
-            beat=r.beat("b"),
-            x=r.integer("x"),
-            y=r.integer("y"),
-            color=r.integer("c"),
-            direction=r.integer("d"),
-            angle=r.integer("a"),
-            uninteractable=_uninteractable(r),
-        )
-        for _, r in iter_objects(items, filename, array)
-    ]
-
-
-def _bombs(items: list[Any], filename: str, array: str) -> list[BombNote]:
-    return [
-        BombNote(beat=r.beat("b"), x=r.integer("x"), y=r.integer("y"), uninteractable=_uninteractable(r))
-        for _, r in iter_objects(items, filename, array)
-    ]
-
-
-def _obstacles(items: list[Any], filename: str, array: str) -> list[Obstacle]:
-    return [
-        Obstacle(
-            beat=r.beat("b"),
-            duration=r.duration("d"),
-            x=r.integer("x"),
-            y=r.integer("y"),
-            width=r.integer("w"),
-            height=r.integer("h"),
-            uninteractable=_uninteractable(r),
-        )
-        for _, r in iter_objects(items, filename, array)
-    ]
-
-
-def _arcs(items: list[Any], filename: str) -> list[Arc]:
-    return [
-        Arc(
-            color=r.integer("c"),
-            beat=r.beat("b"),
-            x=r.integer("x"),
-            y=r.integer("y"),
-            direction=r.integer("d"),
-            head_multiplier=r.number("mu", 1.0),
-            tail_beat=r.beat("tb"),
-            tail_x=r.integer("tx"),
-            tail_y=r.integer("ty"),
-            tail_direction=r.integer("tc"),
-            tail_multiplier=r.number("tmu", 1.0),
-            mid_anchor=r.integer("m"),
-        )
-        for _, r in iter_objects(items, filename, "sliders")
-    ]
-
-
-def _chains(items: list[Any], filename: str, array: str) -> list[Chain]:
-    return [
-        Chain(
-            color=r.integer("c"),
-            beat=r.beat("b"),
-            x=r.integer("x"),
-            y=r.integer("y"),
-            direction=r.integer("d"),
-            tail_beat=r.beat("tb"),
-            tail_x=r.integer("tx"),
-            tail_y=r.integer("ty"),
-            slices=r.integer("sc", 1),
-            squish=r.number("s", 1.0),
-        )
-        for _, r in iter_objects(items, filename, array)
-    ]
+def _objects(items: list[Any], filename: str, array: str, cls: type, table: dict[str, str]) -> list[Any]:
+    """One `cls` per element of `items`, its fields read as `table` says; notes, bombs and walls
+    also keep Noodle's `customData.uninteractable`."""
+    out = []
+    for _, r in iter_objects(items, filename, array):
+        fields = read_fields(r, table, DEFAULTS)
+        if cls in _NOODLE_KINDS:
+            fields["uninteractable"] = custom_data(r.obj).get("uninteractable") is True
+        out.append(cls(**fields))
+    return out
 
 
 def _events(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
@@ -190,10 +132,7 @@ def _events(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
         cd = custom_data(r.obj)
         diff.events.append(
             LightEvent(
-                beat=r.beat("b"),
-                type=r.integer("et"),
-                value=r.integer("i"),
-                float_value=r.number("f", 1.0),
+                **read_fields(r, EVENT_V3, DEFAULTS),
                 color=chroma_color(cd.get("color")),
                 light_id=chroma_light_id(cd.get("lightID")),
             )

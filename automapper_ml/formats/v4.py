@@ -17,6 +17,16 @@ from __future__ import annotations
 from typing import Any
 
 from automapper_ml.formats.errors import InvalidValueError
+from automapper_ml.formats.fields import (
+    ARC_V4,
+    BOMB_DATA_V4,
+    CHAIN_V3,
+    CHAIN_V4,
+    NOTE_DATA_V4,
+    OBSTACLE_DATA_V4,
+    read_fields,
+    read_places,
+)
 from automapper_ml.formats.info_v2 import check_region, song_frequency
 from automapper_ml.formats.jsonvalues import (
     ObjectReader,
@@ -51,6 +61,8 @@ from automapper_ml.limits import MAX_SAMPLE_INDEX
 # Arrays of a beatmap file that become model objects (counted against MAX_OBJECTS_PER_DIFFICULTY).
 OBJECT_ARRAYS = ("colorNotes", "bombNotes", "obstacles", "arcs", "chains", "spawnRotations")
 FAKE_ARRAYS = ("fakeColorNotes", "fakeBombNotes", "fakeObstacles", "fakeChains", "fakeBurstSliders")
+# The fields a note, bomb or wall keeps in its *Data entry (its beat is on the object).
+_DATA_FIELDS = {ColorNote: NOTE_DATA_V4, BombNote: BOMB_DATA_V4, Obstacle: OBSTACLE_DATA_V4}
 
 
 # ---------------------------------------------------------------------------------------------- Info.dat
@@ -210,34 +222,19 @@ def _parse_objects(data: dict[str, Any], diff: Difficulty, name: str) -> None:
     rotated = 0  # objects with a per-object lane rotation, which the model does not hold
 
     for _, obj in iter_objects(get_array(data, "colorNotes", name), name, "colorNotes"):
-        diff.notes.append(_color_note(obj, resolve(obj, "i", notes_data, "colorNotesData")))
+        diff.notes.append(_placed(ColorNote, obj, resolve(obj, "i", notes_data, "colorNotesData")))
         rotated += obj.number("r", 0.0) != 0
     for _, obj in iter_objects(get_array(data, "bombNotes", name), name, "bombNotes"):
-        diff.bombs.append(_bomb(obj, resolve(obj, "i", bombs_data, "bombNotesData")))
+        diff.bombs.append(_placed(BombNote, obj, resolve(obj, "i", bombs_data, "bombNotesData")))
         rotated += obj.number("r", 0.0) != 0
     for _, obj in iter_objects(get_array(data, "obstacles", name), name, "obstacles"):
-        diff.obstacles.append(_obstacle(obj, resolve(obj, "i", walls_data, "obstaclesData")))
+        diff.obstacles.append(_placed(Obstacle, obj, resolve(obj, "i", walls_data, "obstaclesData")))
         rotated += obj.number("r", 0.0) != 0
     for _, obj in iter_objects(get_array(data, "arcs", name), name, "arcs"):
         head = resolve(obj, "hi", notes_data, "colorNotesData")
         tail = resolve(obj, "ti", notes_data, "colorNotesData")
         arc = resolve(obj, "ai", arcs_data, "arcsData")
-        diff.arcs.append(
-            Arc(
-                color=head.integer("c"),
-                beat=obj.beat("hb"),
-                x=head.integer("x"),
-                y=head.integer("y"),
-                direction=head.integer("d"),
-                head_multiplier=arc.number("m"),
-                tail_beat=obj.beat("tb"),
-                tail_x=tail.integer("x"),
-                tail_y=tail.integer("y"),
-                tail_direction=tail.integer("d"),
-                tail_multiplier=arc.number("tm"),
-                mid_anchor=arc.integer("a"),
-            )
-        )
+        diff.arcs.append(Arc(**read_places({"obj": obj, "head": head, "tail": tail, "arc": arc}, ARC_V4)))
         rotated += obj.number("hr", 0.0) != 0 or obj.number("tr", 0.0) != 0
     for _, obj in iter_objects(get_array(data, "chains", name), name, "chains"):
         diff.chains.append(
@@ -268,53 +265,16 @@ def _parse_objects(data: dict[str, Any], diff: Difficulty, name: str) -> None:
     _parse_fakes(custom_data(data), diff, name, notes_data, bombs_data, walls_data, chains_data)
 
 
-def _color_note(obj: ObjectReader, data: ObjectReader) -> ColorNote:
-    return ColorNote(
-        beat=obj.beat("b"),
-        x=data.integer("x"),
-        y=data.integer("y"),
-        color=data.integer("c"),
-        direction=data.integer("d"),
-        angle=data.integer("a"),
-        uninteractable=_uninteractable(obj, data),
-    )
-
-
-def _bomb(obj: ObjectReader, data: ObjectReader) -> BombNote:
-    return BombNote(
-        beat=obj.beat("b"),
-        x=data.integer("x"),
-        y=data.integer("y"),
-        uninteractable=_uninteractable(obj, data),
-    )
-
-
-def _obstacle(obj: ObjectReader, data: ObjectReader) -> Obstacle:
-    return Obstacle(
-        beat=obj.beat("b"),
-        duration=data.duration("d"),
-        x=data.integer("x"),
-        y=data.integer("y"),
-        width=data.integer("w"),
-        height=data.integer("h"),
-        uninteractable=_uninteractable(obj, data),
+def _placed(cls: type, obj: ObjectReader, data: ObjectReader) -> Any:
+    """A note, bomb or wall (`cls`): its beat from the object, its other fields from its data entry."""
+    return cls(
+        obj.beat("b"), **read_fields(data, _DATA_FIELDS[cls]), uninteractable=_uninteractable(obj, data)
     )
 
 
 def _chain(obj: ObjectReader, head: ObjectReader, chain: ObjectReader) -> Chain:
     # `s` missing means 0 like every omitted v4 field (the game would crash on it; we keep what is written).
-    return Chain(
-        color=head.integer("c"),
-        beat=obj.beat("hb"),
-        x=head.integer("x"),
-        y=head.integer("y"),
-        direction=head.integer("d"),
-        tail_beat=obj.beat("tb"),
-        tail_x=chain.integer("tx"),
-        tail_y=chain.integer("ty"),
-        slices=chain.integer("c"),
-        squish=chain.number("s"),
-    )
+    return Chain(**read_places({"obj": obj, "head": head, "chain": chain}, CHAIN_V4))
 
 
 def _uninteractable(obj: ObjectReader, data: ObjectReader) -> bool:
@@ -354,41 +314,24 @@ def _parse_fakes(
                 ]
         return []
 
-    def shape(obj: ObjectReader, data: list[Any], data_name: str, own: tuple[str, ...]) -> ObjectReader:
+    def placed(cls: type, obj: ObjectReader, data: list[Any], data_name: str, own: tuple[str, ...]) -> Any:
         if "i" in obj.obj and not any(k in obj.obj for k in own):
-            return resolve(obj, "i", data, data_name)
-        return obj
+            return _placed(cls, obj, resolve(obj, "i", data, data_name))
+        return _placed(cls, obj, obj)
 
     try:
         for obj in entries("fakeColorNotes"):
-            diff.fake_notes.append(
-                _color_note(obj, shape(obj, notes_data, "colorNotesData", ("x", "y", "c", "d")))
-            )
+            diff.fake_notes.append(placed(ColorNote, obj, notes_data, "colorNotesData", ("x", "y", "c", "d")))
         for obj in entries("fakeBombNotes"):
-            diff.fake_bombs.append(_bomb(obj, shape(obj, bombs_data, "bombNotesData", ("x", "y"))))
+            diff.fake_bombs.append(placed(BombNote, obj, bombs_data, "bombNotesData", ("x", "y")))
         for obj in entries("fakeObstacles"):
-            diff.fake_obstacles.append(
-                _obstacle(obj, shape(obj, walls_data, "obstaclesData", ("d", "x", "w")))
-            )
+            diff.fake_obstacles.append(placed(Obstacle, obj, walls_data, "obstaclesData", ("d", "x", "w")))
         for obj in entries("fakeChains", "fakeBurstSliders"):
             if "ci" in obj.obj:
                 head = resolve(obj, "i", notes_data, "colorNotesData")
                 diff.fake_chains.append(_chain(obj, head, resolve(obj, "ci", chains_data, "chainsData")))
             else:  # the v3 burst slider shape, every field inline
-                diff.fake_chains.append(
-                    Chain(
-                        color=obj.integer("c"),
-                        beat=obj.beat("b"),
-                        x=obj.integer("x"),
-                        y=obj.integer("y"),
-                        direction=obj.integer("d"),
-                        tail_beat=obj.beat("tb"),
-                        tail_x=obj.integer("tx"),
-                        tail_y=obj.integer("ty"),
-                        slices=obj.integer("sc"),
-                        squish=obj.number("s"),
-                    )
-                )
+                diff.fake_chains.append(Chain(**read_fields(obj, CHAIN_V3)))
     except InvalidValueError as exc:
         diff.fake_notes.clear()
         diff.fake_bombs.clear()

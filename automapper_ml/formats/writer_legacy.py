@@ -19,6 +19,7 @@ import math
 from typing import Any
 
 from automapper_ml.formats.errors import UnsupportedVersionError
+from automapper_ml.formats.fields import ARC_V2, EVENT_V2
 from automapper_ml.formats.model import (
     Arc,
     BeatMap,
@@ -27,7 +28,6 @@ from automapper_ml.formats.model import (
     Chain,
     ColorNote,
     Difficulty,
-    LightEvent,
     Obstacle,
     RotationEvent,
     Timing,
@@ -39,10 +39,12 @@ from automapper_ml.formats.writer_v3 import (
     difficulty_filename,
     environment_index,
     environment_list,
+    event_json,
     integer,
     noodle_fakes_v3,
     num,
     timing_bpm_changes,
+    write_fields,
 )
 
 V2_VERSION = "2.6.0"
@@ -104,23 +106,6 @@ def _v2_obstacle(o: Obstacle, fake: bool) -> dict[str, Any]:
     return _v2_custom(obj, _fake=True if fake else None, _interactable=False if o.uninteractable else None)
 
 
-def _v2_arc(a: Arc) -> dict[str, Any]:
-    return {
-        "_colorType": integer(a.color),
-        "_headTime": num(a.beat),
-        "_headLineIndex": integer(a.x),
-        "_headLineLayer": integer(a.y),
-        "_headCutDirection": integer(a.direction),
-        "_headControlPointLengthMultiplier": num(a.head_multiplier),
-        "_tailTime": num(a.tail_beat),
-        "_tailLineIndex": integer(a.tail_x),
-        "_tailLineLayer": integer(a.tail_y),
-        "_tailCutDirection": integer(a.tail_direction),
-        "_tailControlPointLengthMultiplier": num(a.tail_multiplier),
-        "_sliderMidAnchorMode": integer(a.mid_anchor),
-    }
-
-
 def v2_rotation_value(degrees: float) -> int:
     """The v2 `_value` of a lane rotation: 0..7 for the standard steps, 1360 + degrees otherwise."""
     deg = num(degrees)
@@ -129,19 +114,6 @@ def v2_rotation_value(degrees: float) -> int:
     if deg == int(deg) and -360 <= deg <= 360:
         return V2_ROTATION_ME_BASE + int(deg)
     raise UnsupportedVersionError(f"a v2 lane rotation must be whole degrees in -360..360, got {degrees!r}")
-
-
-def _v2_event(e: LightEvent) -> dict[str, Any]:
-    obj = {
-        "_time": num(e.beat),
-        "_type": integer(e.type),
-        "_value": integer(e.value),
-        "_floatValue": num(e.float_value),
-    }
-    custom = chroma_custom_data(e)
-    if custom:
-        obj["_customData"] = {"_" + k: v for k, v in custom.items()}  # _color, _lightID
-    return obj
 
 
 def difficulty_to_v2(beatmap: BeatMap, diff: Difficulty, *, lossy: bool = False) -> dict[str, Any]:
@@ -201,12 +173,12 @@ def difficulty_to_v2(beatmap: BeatMap, diff: Difficulty, *, lossy: bool = False)
                 "_floatValue": 1.0,
             },
         ),
-        convert_all(f"{where} _events", diff.events, _v2_event),
+        convert_all(f"{where} _events", diff.events, lambda e: event_json(e, EVENT_V2, "_")),
     ]
     out: dict[str, Any] = {
         "_version": V2_VERSION,
         "_notes": _merge_by_time(notes),
-        "_sliders": convert_all(f"{where} _sliders", diff.arcs, _v2_arc),
+        "_sliders": convert_all(f"{where} _sliders", diff.arcs, lambda a: write_fields(a, ARC_V2)),
         "_obstacles": _merge_by_time(obstacles),
         "_events": _merge_by_time(events),
         "_waypoints": [],

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from automapper_ml.formats.errors import InvalidValueError
+from automapper_ml.formats.fields import ARC_V3, BOMB_V3, CHAIN_V3, EVENT_V3, NOTE_V3, OBSTACLE_V3, kind
 from automapper_ml.formats.model import (
     CHARACTERISTICS,
     DIFFICULTY_NAMES,
@@ -125,76 +126,40 @@ def _with_uninteractable(obj: dict[str, Any], uninteractable: bool) -> dict[str,
     return obj
 
 
-def note_v3(n: ColorNote) -> dict[str, Any]:
-    obj = {
-        "b": num(n.beat),
-        "x": integer(n.x),
-        "y": integer(n.y),
-        "c": integer(n.color),
-        "d": integer(n.direction),
-        "a": integer(n.angle),
+def write_fields(obj: Any, table: dict[str, str]) -> dict[str, Any]:
+    """key -> value for every field of a `fields` table, in its order: integers as ints, the rest as floats."""
+    return {
+        key: (integer if kind(attr) == "integer" else num)(getattr(obj, attr)) for attr, key in table.items()
     }
-    return _with_uninteractable(obj, n.uninteractable)
+
+
+def note_v3(n: ColorNote) -> dict[str, Any]:
+    return _with_uninteractable(write_fields(n, NOTE_V3), n.uninteractable)
 
 
 def bomb_v3(b: BombNote) -> dict[str, Any]:
-    return _with_uninteractable({"b": num(b.beat), "x": integer(b.x), "y": integer(b.y)}, b.uninteractable)
+    return _with_uninteractable(write_fields(b, BOMB_V3), b.uninteractable)
 
 
 def obstacle_v3(o: Obstacle) -> dict[str, Any]:
-    obj = {
-        "b": num(o.beat),
-        "d": num(o.duration),
-        "x": integer(o.x),
-        "y": integer(o.y),
-        "w": integer(o.width),
-        "h": integer(o.height),
-    }
-    return _with_uninteractable(obj, o.uninteractable)
+    return _with_uninteractable(write_fields(o, OBSTACLE_V3), o.uninteractable)
 
 
 def arc_v3(a: Arc) -> dict[str, Any]:
-    return {
-        "c": integer(a.color),
-        "b": num(a.beat),
-        "x": integer(a.x),
-        "y": integer(a.y),
-        "d": integer(a.direction),
-        "mu": num(a.head_multiplier),
-        "tb": num(a.tail_beat),
-        "tx": integer(a.tail_x),
-        "ty": integer(a.tail_y),
-        "tc": integer(a.tail_direction),
-        "tmu": num(a.tail_multiplier),
-        "m": integer(a.mid_anchor),
-    }
+    return write_fields(a, ARC_V3)
 
 
 def chain_v3(c: Chain) -> dict[str, Any]:
-    return {
-        "c": integer(c.color),
-        "b": num(c.beat),
-        "x": integer(c.x),
-        "y": integer(c.y),
-        "d": integer(c.direction),
-        "tb": num(c.tail_beat),
-        "tx": integer(c.tail_x),
-        "ty": integer(c.tail_y),
-        "sc": integer(c.slices),
-        "s": num(c.squish),
-    }
+    return write_fields(c, CHAIN_V3)
 
 
-def _event(e: LightEvent) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "b": num(e.beat),
-        "et": integer(e.type),
-        "i": integer(e.value),
-        "f": num(e.float_value),
-    }
+def event_json(e: LightEvent, table: dict[str, str], prefix: str = "") -> dict[str, Any]:
+    """A basic event written with `table` (fields.EVENT_V3 or EVENT_V2) and its Chroma data, if any, in
+    `<prefix>customData` with keys `<prefix>color`, `<prefix>lightID` (v2 prefixes every key with "_")."""
+    obj = write_fields(e, table)
     custom = chroma_custom_data(e)
     if custom:
-        obj["customData"] = custom
+        obj[prefix + "customData"] = {prefix + k: v for k, v in custom.items()}
     return obj
 
 
@@ -237,7 +202,9 @@ def difficulty_to_v3(beatmap: BeatMap, diff: Difficulty) -> dict[str, Any]:
         "sliders": convert_all(f"{where} sliders", diff.arcs, arc_v3),
         "burstSliders": convert_all(f"{where} burstSliders", diff.chains, chain_v3),
         "waypoints": [],
-        "basicBeatmapEvents": convert_all(f"{where} basicBeatmapEvents", diff.events, _event),
+        "basicBeatmapEvents": convert_all(
+            f"{where} basicBeatmapEvents", diff.events, lambda e: event_json(e, EVENT_V3)
+        ),
         "colorBoostBeatmapEvents": convert_all(
             f"{where} colorBoostBeatmapEvents", diff.boosts, lambda e: {"b": num(e.beat), "o": bool(e.on)}
         ),
