@@ -107,18 +107,9 @@ def write_song(folder: Path, seconds: float, seed: int = 11) -> Path:
     return path
 
 
-def run_once(models, song, names, decoding, lighting, streams, out, threads=None) -> dict:
-    result = generate_level(
-        song,
-        names,
-        GenerationOptions(),
-        models=models,
-        out=out,
-        decoding=decoding,
-        lighting=lighting,
-        streams=streams,
-        decode_threads=threads,
-    )
+def run_once(song, names, out, **settings) -> dict:
+    """One timed `generate_level` call; `settings` are its keyword arguments (models, decoding, ...)."""
+    result = generate_level(song, names, GenerationOptions(), out=out, **settings)
     return {"result": result, "stages": result.stage_seconds(), "total": result.total_seconds}
 
 
@@ -154,6 +145,7 @@ def main() -> None:
     )  # fmt: skip
     lighting = LightingOptions(max_group_tokens=args.light_tokens)
     models = full_models()
+    settings = {"models": models, "lighting": lighting, "streams": args.streams}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         song = write_song(folder, args.seconds)
@@ -161,7 +153,9 @@ def main() -> None:
         short = folder / "short.ogg"
         short.write_bytes(encode_song(sf.read(song, dtype="float32")[0][: 44100 * 10], 44100))
         t = time.perf_counter()
-        run_once(models, short, args.difficulties, decoding, lighting, args.streams, folder / "warm.zip")
+        run_once(
+            short, args.difficulties, folder / "warm.zip", decoding=decoding, decode_threads=None, **settings
+        )
         print(
             f"warm-up (10 s clip, first call: librosa/numba start-up included): {time.perf_counter() - t:.1f} s"
         )
@@ -170,7 +164,7 @@ def main() -> None:
             cpu = time.process_time()
             dec = replace(decoding, seam_prompts=seams == "on")
             run = run_once(
-                models, song, args.difficulties, dec, lighting, args.streams, folder / "out.zip", threads
+                song, args.difficulties, folder / "out.zip", decoding=dec, decode_threads=threads, **settings
             )
             cpu = time.process_time() - cpu
             res = run["result"]

@@ -523,13 +523,8 @@ def _difficulty(
         version="3.3.0",
         njs=float(options.njs.get(name, DEFAULT_NJS[name])),
         njs_offset=float(options.njs_offset.get(name, DEFAULT_OFFSET)),
-        notes=objects.notes,
-        bombs=objects.bombs,
-        obstacles=objects.obstacles,
-        arcs=objects.arcs,
-        chains=objects.chains,
-        events=lights.events,
-        boosts=lights.boosts,
+        **objects.lists(),
+        **lights.lists(),
     )
     pp_options = request.postprocess_for()
     diff, report = postprocess(raw, timing, pp_options, name, duration_seconds=duration)
