@@ -31,7 +31,7 @@ from automapper_ml.training.profiles import load_profile  # noqa: E402
 def build_tasks(root: Path, songs: int, profile: str):
     """(name, task, batch size, train config) per stage on a fresh demo corpus under `root`."""
     from automapper_ml.synth import DemoConfig, generate_demo_corpus
-    from automapper_ml.training.lighting import lighting_settings
+    from automapper_ml.training.lighting import load_lighting_preset
     from automapper_ml.training.lighting_task import LightingTask
     from automapper_ml.training.onset_task import OnsetTask, index_zips
     from automapper_ml.training.presets import load_preset
@@ -44,13 +44,11 @@ def build_tasks(root: Path, songs: int, profile: str):
     prof = load_profile(profile)
     onset = load_preset(prof.onset)
     seq = load_sequence_preset(prof.sequence)
-    light_model, light_task, light_train = lighting_settings(
-        REPO / "configs" / "lighting.toml", prof.lighting
-    )
+    light = load_lighting_preset(prof.lighting)
     return [
         ("onset", OnsetTask(index, root, onset.model, onset.task, val_split="train"), onset.train),
         ("sequence", SequenceTask(index, root, seq.model, seq.task, val_split="train"), seq.train),
-        ("lighting", LightingTask(index, root, light_model, light_task, val_split="train"), light_train),
+        ("lighting", LightingTask(index, root, light.model, light.task, val_split="train"), light.train),
     ]
 
 

@@ -43,9 +43,9 @@ def stage_settings(stage: str, preset: str) -> Any:
         from automapper_ml.training.sequence import load_sequence_preset
 
         return load_sequence_preset(preset)
-    from automapper_ml.training.lighting import lighting_settings
+    from automapper_ml.training.lighting import load_lighting_preset
 
-    return lighting_settings(CONFIG_DIR / "lighting.toml", preset)
+    return load_lighting_preset(preset)
 
 
 def settings_hash(settings: Any) -> str:

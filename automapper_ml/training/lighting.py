@@ -23,34 +23,26 @@ import torch
 from automapper_ml.models.lighting import LightingConfig, load_lighting_model
 from automapper_ml.training.lighting_task import LightingTask, LightingTaskConfig, baseline_accuracies
 from automapper_ml.training.loop import TrainConfig
-from automapper_ml.training.presets import build_section, read_config
+from automapper_ml.training.presets import Preset, read_config, stage_preset
 from automapper_ml.training.stage import open_stage, run_stage
 
-__all__ = ["LightingTrainResult", "lighting_settings", "load_lighting_model", "train_lighting_model"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "LightingPreset",
+    "LightingTrainResult",
+    "load_lighting_model",
+    "load_lighting_preset",
+    "train_lighting_model",
+]
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "lighting.toml"
+LightingPreset = Preset[LightingConfig, LightingTaskConfig]
 
 
-def lighting_settings(
-    path: str | os.PathLike, preset: str | None = None
-) -> tuple[LightingConfig, LightingTaskConfig, TrainConfig]:
-    """Model, task and training configs from configs/lighting.toml: `[model.<preset>]` over the
-    dataclass defaults (preset defaults to the file's `preset`), `[task]` and `[train]` with
-    `[task.<preset>]` / `[train.<preset>]` overrides. ValueError (one line) for an unknown preset or key."""
-    data = read_config(path)
-    name = preset or data.get("preset", "full")
-    models = data.get("model", {})
-    if name not in models:
-        raise ValueError(f"{path}: no [model.{name}] table (have {sorted(models)})")
-    train_table = dict(data.get("train", {}))
-    overrides = train_table.pop(name, {}) if isinstance(train_table.get(name), dict) else {}
-    train_table = {k: v for k, v in train_table.items() if not isinstance(v, dict)}
-    task_table = dict(data.get("task", {}))
-    task_overrides = task_table.pop(name, {}) if isinstance(task_table.get(name), dict) else {}
-    task_table = {k: v for k, v in task_table.items() if not isinstance(v, dict)}
-    return (
-        build_section(LightingConfig, models[name], f"{path} [model.{name}]"),
-        build_section(LightingTaskConfig, {**task_table, **task_overrides}, f"{path} [task]"),
-        build_section(TrainConfig, {**train_table, **overrides}, f"{path} [train]"),
-    )
+def load_lighting_preset(name: str | None = None, path: str | os.PathLike | None = None) -> LightingPreset:
+    """The named preset of configs/lighting.toml (default: the file's `default_preset`)."""
+    parts = {"train": TrainConfig, "task": LightingTaskConfig}
+    return stage_preset(Preset, read_config(path, DEFAULT_CONFIG), name, "lighting", LightingConfig, parts)
 
 
 @dataclass

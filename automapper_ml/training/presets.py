@@ -1,12 +1,15 @@
-"""Training presets from configs/onset.toml: model size + TrainConfig + OnsetTaskConfig.
+"""Training presets: one layout for every stage's configs/<stage>.toml (onset, sequence, lighting).
 
-The TOML file is the single source of these numbers. The Dagster layer calls `load_preset`
-once and `config_hash` for the `onset_model` code version; modules below never read files.
+The TOML file is the single source of these numbers. The Dagster layer calls the stage's loader
+(`load_preset` here for onset, `load_sequence_preset`, `load_lighting_preset`) once and hashes the
+file into the stage's code version; modules below never read files.
 
-    [model.<size>]           OnsetConfig fields
+    default_preset = "<name>"
+    [model.<size>]           the stage's model config fields (defaults for the rest)
     [preset.<name>]          model = "<size>"
     [preset.<name>.train]    TrainConfig fields (defaults for the rest)
-    [preset.<name>.task]     OnsetTaskConfig fields
+    [preset.<name>.task]     the stage's task config fields
+    [preset.<name>.<part>]   any further part a stage knows (sequence: decoding)
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from automapper_ml.data.ingest_config import canonical_hash
 from automapper_ml.models.onset import OnsetConfig
@@ -26,13 +29,22 @@ from automapper_ml.training.onset_task import OnsetTaskConfig
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "onset.toml"
 
 
+ModelT = TypeVar("ModelT")
+TaskT = TypeVar("TaskT")
+
+
 @dataclass(frozen=True)
-class OnsetPreset:
+class Preset(Generic[ModelT, TaskT]):
+    """A stage's [preset.<name>]: its model size and the configs it trains with."""
+
     name: str
     model_name: str  # the [model.<size>] it uses
-    model: OnsetConfig
+    model: ModelT
     train: TrainConfig
-    task: OnsetTaskConfig
+    task: TaskT
+
+
+OnsetPreset = Preset[OnsetConfig, OnsetTaskConfig]
 
 
 def read_config(path: str | os.PathLike | None = None, default: Path = DEFAULT_CONFIG) -> dict[str, Any]:
@@ -115,6 +127,14 @@ def preset_fields(
     return fields_ | {part: preset_part(cls, section, name, part) for part, cls in parts.items()}
 
 
+def stage_preset(
+    cls: type, data: dict[str, Any], name: str | None, stage: str, model: type, parts: dict[str, type]
+) -> Any:
+    """`cls` (a Preset) for [preset.<name>] of a stage's parsed file: its [model.<size>] built as
+    `model`, then each of `parts` (sub-table name -> class)."""
+    return cls(**preset_fields(data, name, stage, lambda size: model_part(model, data, size, stage), parts))
+
+
 def model_config(name: str, path: str | os.PathLike | None = None) -> OnsetConfig:
     """The [model.<name>] OnsetConfig."""
     return model_part(OnsetConfig, read_config(path), name, "onset")
@@ -123,6 +143,4 @@ def model_config(name: str, path: str | os.PathLike | None = None) -> OnsetConfi
 def load_preset(name: str | None = None, path: str | os.PathLike | None = None) -> OnsetPreset:
     """The named preset (default: the file's `default_preset`)."""
     parts = {"train": TrainConfig, "task": OnsetTaskConfig}
-    return OnsetPreset(
-        **preset_fields(read_config(path), name, "onset", lambda size: model_config(size, path), parts)
-    )
+    return stage_preset(Preset, read_config(path), name, "onset", OnsetConfig, parts)

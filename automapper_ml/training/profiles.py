@@ -24,7 +24,7 @@ class Profile:
     name: str
     onset: str  # [preset.<onset>] of configs/onset.toml
     sequence: str  # [preset.<sequence>] of configs/sequence.toml
-    lighting: str  # [model.<lighting>] (+ [train.<lighting>], [task.<lighting>]) of configs/lighting.toml
+    lighting: str  # [preset.<lighting>] of configs/lighting.toml
 
     def preset(self, stage: str) -> str:
         if stage not in STAGES:

@@ -35,7 +35,7 @@ from automapper_ml.generation.decoding import DecodingOptions
 from automapper_ml.models.sequence import SequenceConfig, load_sequence_model
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 from automapper_ml.training.loop import TrainConfig
-from automapper_ml.training.presets import model_part, preset_fields, read_config
+from automapper_ml.training.presets import Preset, model_part, read_config, stage_preset
 from automapper_ml.training.sequence_metrics import evaluate_generation
 from automapper_ml.training.sequence_task import SequenceTask, SequenceTaskConfig
 from automapper_ml.training.stage import open_stage, run_stage
@@ -124,13 +124,8 @@ def train_sequence_model(
 
 
 @dataclass(frozen=True)
-class SequencePreset:
-    name: str
-    model_name: str  # the [model.<size>] it uses
-    model: SequenceConfig
-    train: TrainConfig
-    task: SequenceTaskConfig
-    decoding: DecodingOptions
+class SequencePreset(Preset[SequenceConfig, SequenceTaskConfig]):
+    decoding: DecodingOptions  # [preset.<name>.decoding]: the generated-map figures' decoding
 
 
 def read_sequence_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -151,12 +146,4 @@ def sequence_model_config(name: str, path: str | os.PathLike | None = None) -> S
 def load_sequence_preset(name: str | None = None, path: str | os.PathLike | None = None) -> SequencePreset:
     """The named preset (default: the file's `default_preset`)."""
     parts = {"train": TrainConfig, "task": SequenceTaskConfig, "decoding": DecodingOptions}
-    return SequencePreset(
-        **preset_fields(
-            read_sequence_config(path),
-            name,
-            "sequence",
-            lambda size: sequence_model_config(size, path),
-            parts,
-        )
-    )
+    return stage_preset(SequencePreset, read_sequence_config(path), name, "sequence", SequenceConfig, parts)

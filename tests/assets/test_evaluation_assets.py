@@ -22,8 +22,7 @@ ONE_EPOCH = dict(epochs=1, batch_size=8, lr=1e-3, warmup_steps=2, patience=1, pr
 
 
 def _train_models(home: Path) -> None:
-    from automapper_assets.defs.training.common import CONFIG_DIR
-    from automapper_ml.training.lighting import lighting_settings, train_lighting_model
+    from automapper_ml.training.lighting import load_lighting_preset, train_lighting_model
     from automapper_ml.training.loop import TrainConfig
     from automapper_ml.training.onset import train_onset_model
     from automapper_ml.training.onset_task import OnsetTaskConfig
@@ -42,11 +41,11 @@ def _train_models(home: Path) -> None:
                                          task_config=SequenceTaskConfig(epoch_scale=0.05, val_max_samples=64,
                                                                         eval_songs=0)),
     }  # fmt: skip
-    model, task, _ = lighting_settings(CONFIG_DIR / "lighting.toml", "tiny")
+    lighting = load_lighting_preset("demo")  # the tiny size
     from dataclasses import replace
 
-    task = replace(task, epoch_scale=0.05, max_val_steps=200)
-    results["lighting"] = train_lighting_model(index, home, runs / "lighting", model, train, task_config=task)
+    task = replace(lighting.task, epoch_scale=0.05, max_val_steps=200)
+    results["lighting"] = train_lighting_model(index, home, runs / "lighting", lighting.model, train, task_config=task)
     for stage, result in results.items():
         assert result.best_path is not None, stage
         (home / "models" / stage).mkdir(parents=True, exist_ok=True)

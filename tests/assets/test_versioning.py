@@ -56,6 +56,7 @@ SMOKE = {
     "sequence": "[preset.smoke]"
     + SMOKE_TRAIN
     + "[preset.smoke.task]\nepoch_scale = 0.05\nval_max_samples = 64\neval_songs = 1\n",
+    "lighting": "[preset.smoke]" + SMOKE_TRAIN + "[preset.smoke.task]\nepoch_scale = 0.05\nmax_val_steps = 200\n",
 }
 
 
@@ -71,12 +72,7 @@ def _copy_source(dst: Path) -> Path:
         path.write_text(path.read_text() + "\n" + preset)
     profiles = dst / "configs" / "profiles.toml"  # the smoke presets, chosen by the default profile
     text = re.sub(r'(?m)^default = "[^"]*"', 'default = "smoke"', profiles.read_text())
-    profiles.write_text(text + '\n[profile.smoke]\nonset = "smoke"\nsequence = "smoke"\nlighting = "tiny"\n')
-    lighting = dst / "configs" / "lighting.toml"
-    text = re.sub(r"(?m)^epochs = \d+", "epochs = 1", lighting.read_text())
-    text = re.sub(r"(?m)^epoch_scale = [0-9.]+", "epoch_scale = 0.05", text)
-    text = re.sub(r"(?m)^max_val_steps = \d+", "max_val_steps = 200", text)
-    lighting.write_text(text)
+    profiles.write_text(text + '\n[profile.smoke]\nonset = "smoke"\nsequence = "smoke"\nlighting = "smoke"\n')
     return dst
 
 

@@ -19,7 +19,7 @@ from automapper_ml.generation.lighting import LightingOptions, generate_lights
 from automapper_ml.models.lighting import LightingConfig, interp_frames, load_lighting_model
 from automapper_ml.synth import DemoConfig, generate_demo_corpus
 from automapper_ml.tokenizer import LIGHT_BOS, LIGHT_EOS, LIGHT_PAD, LightGrammar, NoteGroup, decode_lights
-from automapper_ml.training.lighting import lighting_settings, train_lighting_model
+from automapper_ml.training.lighting import load_lighting_preset, train_lighting_model
 from automapper_ml.training.lighting_task import (
     LightingData,
     LightingDataError,
@@ -84,8 +84,8 @@ def test_task_batches_and_baselines(corpus):
         LightingData(index.drop("weight"), home, "train", config)
     with pytest.raises(LightingDataError):
         LightingTask(index, home, config, train_split="nope")
-    model_cfg, task_cfg, train_cfg = lighting_settings("configs/lighting.toml", "tiny")
-    assert model_cfg == config and train_cfg.epochs > 0 and task_cfg.max_val_steps > 0
+    demo = load_lighting_preset("demo")
+    assert demo.model == config and demo.train.epochs > 0 and demo.task.max_val_steps > 0
 
 
 def _train(home, index, out, zero_audio: bool):

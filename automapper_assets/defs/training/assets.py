@@ -233,19 +233,17 @@ def lighting_model(
     context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
     """Stage 3 checkpoint: the half-beat lighting decoder (models/lighting/best.pt) with token accuracy."""
-    from automapper_assets.defs.training.common import CONFIG_DIR
-    from automapper_ml.training.lighting import lighting_settings, train_lighting_model
+    from automapper_ml.training.lighting import load_lighting_preset, train_lighting_model
 
-    lighting_preset = config.preset or PROFILE.lighting
-    model_config, task_config, train_config = lighting_settings(CONFIG_DIR / "lighting.toml", lighting_preset)
-    run = start_stage(context, config, paths, "lighting", LIGHTING_CODE_VERSION, lighting_preset)
+    preset = load_lighting_preset(config.preset or PROFILE.lighting)
+    run = start_stage(context, config, paths, "lighting", LIGHTING_CODE_VERSION, preset.name)
     result = train_lighting_model(
         run.index_path,
         run.root,
         run.out,
-        model_config,
-        with_budget(train_config, config),
-        task_config=task_config,
+        preset.model,
+        with_budget(preset.train, config),
+        task_config=preset.task,
         extra_state=run.extra,
         log=context.log.info,
         init_weights=run.init,
@@ -262,6 +260,6 @@ def lighting_model(
         "baselines": dg.MetadataValue.json({k: float(v) for k, v in result.baselines.items()}),
     }
     return dg.MaterializeResult(
-        metadata=result_metadata(result, config, best, specific, lighting_preset),
+        metadata=result_metadata(result, config, best, specific, preset.name),
         data_version=file_version(best),
     )
