@@ -72,6 +72,8 @@ DIFF_SCHEMA: dict[str, pl.DataType] = {
     "check_code": pl.String,  # check_objects_within failure code, null when every object is in range
     "check_reason": pl.String,
 }
+# The DIFF_SCHEMA columns that are object counts, as formats.summary.object_counts names them.
+_COUNT_COLUMNS = ("notes", "bombs", "walls", "arcs", "chains", "events", "boosts", "fake_objects")
 ZIP_SCHEMA: dict[str, pl.DataType] = {
     "zip_sha256": pl.String,
     "code_version": pl.String,
@@ -149,6 +151,7 @@ def parse_zip(path: str, sha: str) -> tuple[dict[str, Any], list[dict[str, Any]]
     """Read one zip: (zip facts, per-difficulty facts). Never raises: failures become `error_code`."""
     from automapper_ml.formats.errors import MapError
     from automapper_ml.formats.reader import check_objects_within, open_map_source, read_map
+    from automapper_ml.formats.summary import object_counts
 
     name = Path(path).name
     try:
@@ -190,6 +193,7 @@ def parse_zip(path: str, sha: str) -> tuple[dict[str, Any], list[dict[str, Any]]
             check_objects_within(beatmap, diff, summary.seconds)
         except MapError as exc:
             check_code, check_reason = exc.code, str(exc) or exc.code
+        counts = object_counts(diff)
         rows.append(
             {
                 "zip_sha256": sha,
@@ -203,17 +207,7 @@ def parse_zip(path: str, sha: str) -> tuple[dict[str, Any], list[dict[str, Any]]
                 "njs": float(diff.njs),
                 "duration_s": float(beatmap.duration_seconds(diff, summary.seconds)),
                 "nps": float(beatmap.nps(diff, summary.seconds)),
-                "notes": len(diff.notes),
-                "bombs": len(diff.bombs),
-                "walls": len(diff.obstacles),
-                "arcs": len(diff.arcs),
-                "chains": len(diff.chains),
-                "events": len(diff.events),
-                "boosts": len(diff.boosts),
-                "fake_objects": len(diff.fake_notes)
-                + len(diff.fake_bombs)
-                + len(diff.fake_obstacles)
-                + len(diff.fake_chains),
+                **{key: counts[key] for key in _COUNT_COLUMNS},
                 "check_code": check_code,
                 "check_reason": check_reason,
             }

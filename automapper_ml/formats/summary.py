@@ -7,12 +7,15 @@ from typing import Any
 from automapper_ml.formats.model import BeatMap, Difficulty
 
 
-def summarize_difficulty(
-    beatmap: BeatMap, diff: Difficulty, audio_seconds: float | None = None
-) -> dict[str, Any]:
-    """Counts, duration and NPS of one difficulty (durations/NPS use the model's one definition)."""
+def object_counts(diff: Difficulty) -> dict[str, int]:
+    """How many objects of each kind a difficulty holds; Noodle fakes apart (and in all: `fake_objects`)."""
+    fakes = {
+        "fake_notes": len(diff.fake_notes),
+        "fake_bombs": len(diff.fake_bombs),
+        "fake_walls": len(diff.fake_obstacles),
+        "fake_chains": len(diff.fake_chains),
+    }
     return {
-        "version": diff.version,
         "notes": len(diff.notes),
         "bombs": len(diff.bombs),
         "walls": len(diff.obstacles),
@@ -22,14 +25,18 @@ def summarize_difficulty(
         "boosts": len(diff.boosts),
         "bpm_changes": len(diff.bpm_changes),
         "rotations": len(diff.rotations),
-        "fake_notes": len(diff.fake_notes),
-        "fake_bombs": len(diff.fake_bombs),
-        "fake_walls": len(diff.fake_obstacles),
-        "fake_chains": len(diff.fake_chains),
-        "fake_objects": len(diff.fake_notes)
-        + len(diff.fake_bombs)
-        + len(diff.fake_obstacles)
-        + len(diff.fake_chains),
+        **fakes,
+        "fake_objects": sum(fakes.values()),
+    }
+
+
+def summarize_difficulty(
+    beatmap: BeatMap, diff: Difficulty, audio_seconds: float | None = None
+) -> dict[str, Any]:
+    """Counts, duration and NPS of one difficulty (durations/NPS use the model's one definition)."""
+    return {
+        "version": diff.version,
+        **object_counts(diff),
         "light_box_groups": sum(len(v) for v in diff.light_box_groups.values() if isinstance(v, list)),
         "duration_s": round(beatmap.duration_seconds(diff, audio_seconds), 3),
         "nps": round(beatmap.nps(diff, audio_seconds), 3),

@@ -13,10 +13,12 @@ import pytest
 
 from automapper_ml.formats.model import DIFFICULTY_NAMES, BeatMap
 from automapper_ml.formats.reader import load_map
-from automapper_ml.formats.summary import summarize
+from automapper_ml.formats.summary import object_counts, summarize
 from tests.conftest import BEATSABER_FIXTURES, fixture_params
 
 PARAMS = fixture_params()
+# The object_counts entries compared with counts taken from the raw JSON.
+COUNTED = ("notes", "bombs", "walls", "arcs", "chains", "events", "boosts", "bpm_changes", "fake_objects")
 
 
 @functools.cache
@@ -60,7 +62,8 @@ def _expected_counts_v2(raw: dict) -> dict[str, int]:
         "events": sum(1 for e in events if e.get("_type") not in (5, 14, 15, 100)),
         "boosts": sum(1 for e in events if e.get("_type") == 5),
         "bpm_changes": bpm,
-        "fakes": sum(1 for n in notes if fake(n)) + sum(1 for o in raw.get("_obstacles", []) if fake(o)),
+        "fake_objects": sum(1 for n in notes if fake(n))
+        + sum(1 for o in raw.get("_obstacles", []) if fake(o)),
     }
 
 
@@ -76,7 +79,7 @@ def _expected_counts_v3(raw: dict) -> dict[str, int]:
         "events": len(raw.get("basicBeatmapEvents", [])),
         "boosts": len(raw.get("colorBoostBeatmapEvents", [])),
         "bpm_changes": len(raw.get("bpmEvents", [])),
-        "fakes": sum(len(cd.get(k) or []) for k in fakes),
+        "fake_objects": sum(len(cd.get(k) or []) for k in fakes),
     }
 
 
@@ -91,25 +94,13 @@ def _expected_counts_v4(raw: dict, lightshow: dict | None) -> dict[str, int]:
         "events": len(ls.get("basicEvents", [])),
         "boosts": len(ls.get("colorBoostEvents", [])),
         "bpm_changes": 0,
-        "fakes": 0,
+        "fake_objects": 0,
     }
 
 
 def _counts(diff) -> dict[str, int]:
-    return {
-        "notes": len(diff.notes),
-        "bombs": len(diff.bombs),
-        "walls": len(diff.obstacles),
-        "arcs": len(diff.arcs),
-        "chains": len(diff.chains),
-        "events": len(diff.events),
-        "boosts": len(diff.boosts),
-        "bpm_changes": len(diff.bpm_changes),
-        "fakes": len(diff.fake_notes)
-        + len(diff.fake_bombs)
-        + len(diff.fake_obstacles)
-        + len(diff.fake_chains),
-    }
+    counts = object_counts(diff)
+    return {key: counts[key] for key in COUNTED}
 
 
 @pytest.mark.parametrize("folder", PARAMS)
