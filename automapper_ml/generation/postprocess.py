@@ -70,6 +70,7 @@ from automapper_ml.evaluation.parity import (
 from automapper_ml.formats.model import DIRECTION_ANY, BombNote, ColorNote, Difficulty, Obstacle, Timing
 from automapper_ml.generation.options import DENSITY_PER_MINUTE, PostProcessOptions
 from automapper_ml.generation.tempo import beat_strength
+from automapper_ml.tokenizer import NOTE_KINDS
 
 SAME_BEAT = 1e-3  # beats: objects closer than this are at the same time
 MAX_PARITY_ROUNDS = 4  # DP rounds before the delete-the-error fallback
@@ -201,14 +202,7 @@ def postprocess(
 
 
 def _counts(d: Difficulty) -> dict[str, int]:
-    return {
-        "notes": len(d.notes),
-        "bombs": len(d.bombs),
-        "walls": len(d.obstacles),
-        "arcs": len(d.arcs),
-        "chains": len(d.chains),
-        "events": len(d.events),
-    }
+    return {**{name: len(getattr(d, attr)) for name, attr in NOTE_KINDS}, "events": len(d.events)}
 
 
 def _order(n: ColorNote) -> tuple:
@@ -676,13 +670,9 @@ def _bombs_and_walls(d: Difficulty, timing: Timing, options: PostProcessOptions,
     first, last = min(n.beat for n in d.notes), max(n.beat for n in d.notes)
     if options.bomb_density != "keep":
         kept = [b for b in d.bombs if not _on_hand_path(b.x, b.y, timing.to_seconds(b.beat), hands)]
-        target = (
-            0
-            if options.bomb_density == "none"
-            else int(DENSITY_PER_MINUTE["bombs"][options.bomb_density] * minutes)
-        )
+        target = _density_target(options.bomb_density, "bombs", minutes)
         if len(kept) > target:
-            kept = [kept[i] for i in sorted(rng.choice(len(kept), size=target, replace=False))]
+            kept = _random_subset(kept, target, rng)
         else:
             taken = {round(b.beat, 3) for b in kept}
             slots = [
@@ -704,13 +694,9 @@ def _bombs_and_walls(d: Difficulty, timing: Timing, options: PostProcessOptions,
         d.bombs[:] = sorted(kept, key=lambda b: b.beat)
     if options.wall_density != "keep":
         walls = list(d.obstacles)
-        target = (
-            0
-            if options.wall_density == "none"
-            else int(DENSITY_PER_MINUTE["walls"][options.wall_density] * minutes)
-        )
+        target = _density_target(options.wall_density, "walls", minutes)
         if len(walls) > target:
-            walls = [walls[i] for i in sorted(rng.choice(len(walls), size=target, replace=False))]
+            walls = _random_subset(walls, target, rng)
         else:
             objs = note_objs + [(timing.to_seconds(b.beat), b.x, b.y) for b in d.bombs]
             # a saber reaching outward from the next column would clip a wall: count those notes too
@@ -732,6 +718,16 @@ def _bombs_and_walls(d: Difficulty, timing: Timing, options: PostProcessOptions,
         touched += len(set(map(id, d.obstacles)) ^ set(map(id, walls)))
         d.obstacles[:] = sorted(walls, key=lambda o: o.beat)
     return touched
+
+
+def _density_target(density: str, kind: str, minutes: float) -> int:
+    """How many bombs or walls (`kind`) a song of `minutes` gets at `density` (not "keep")."""
+    return 0 if density == "none" else int(DENSITY_PER_MINUTE[kind][density] * minutes)
+
+
+def _random_subset(items: list, size: int, rng: np.random.Generator) -> list:
+    """`size` of `items` (fewer than there are), drawn by `rng`, in their order."""
+    return [items[i] for i in sorted(rng.choice(len(items), size=size, replace=False))]
 
 
 # --- 9: arcs and chains, Chroma ------------------------------------------------------------------
