@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from automapper_ml.atomic import removed_on_error, temp_file
+from automapper_ml.formats.errors import CodedError
 
 DEFAULT_BASE_URL = "https://api.beatsaver.com"
 BASE_URL_ENV = "BEATSAVER_BASE_URL"
@@ -52,21 +53,12 @@ class ClientOptions:
     max_zip_bytes: int = 256 * 1024 * 1024  # refuse bigger downloads (real maps are a few MB)
 
 
-class BeatSaverError(Exception):
+class BeatSaverError(CodedError, code="beatsaver_error"):
     """Base class: `code` is a short machine-readable key, `str(err)` one line for a human."""
 
-    code = "beatsaver_error"
 
-    def __init__(self, reason: str, *, code: str | None = None) -> None:
-        super().__init__(" ".join(str(reason).split()))
-        if code is not None:
-            self.code = code
-
-
-class EndpointMovedError(BeatSaverError):
+class EndpointMovedError(BeatSaverError, code="endpoint_moved"):
     """The search endpoint answered 404: the API path has probably changed."""
-
-    code = "endpoint_moved"
 
 
 class HTTPStatusError(BeatSaverError):
@@ -78,20 +70,16 @@ class HTTPStatusError(BeatSaverError):
         self.status = status
 
 
-class TransientError(BeatSaverError):
+class TransientError(BeatSaverError, code="network"):
     """Network errors that outlasted every retry."""
 
-    code = "network"
 
-
-class BadResponseError(BeatSaverError):
+class BadResponseError(BeatSaverError, code="bad_response"):
     """The server answered 200 with something that is not the documented JSON shape."""
 
-    code = "bad_response"
 
-
-class TooLargeError(BeatSaverError):
-    code = "too_large"
+class TooLargeError(BeatSaverError, code="too_large"):
+    """A download over `ClientOptions.max_zip_bytes`."""
 
 
 def base_url_from_env(explicit: str | None = None) -> str:

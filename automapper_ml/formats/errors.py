@@ -5,10 +5,19 @@ bad input; an unexpected exception there is a bug."""
 from __future__ import annotations
 
 
-class MapError(Exception):
-    """Base class: `code` is machine-readable, `str(err)` is one line for a human."""
+class CodedError(Exception):
+    """An error with a machine-readable `code` and a one-line `str(err)` for a human.
 
-    code = "map_error"
+    A subclass names its code in its class statement (`class X(CodedError, code="x")`); one
+    raise may give another (`X(reason, code="y")`). The BeatSaver client's errors build on it too.
+    """
+
+    code = "error"
+
+    def __init_subclass__(cls, code: str | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
 
     def __init__(self, reason: str, *, code: str | None = None) -> None:
         reason = " ".join(str(reason).split())  # always one line
@@ -16,32 +25,30 @@ class MapError(Exception):
         if code is not None:
             self.code = code
 
+
+class MapError(CodedError, code="map_error"):
+    """Base class of every error about a map's files."""
+
     @property
     def reason(self) -> str:
         return str(self)
 
 
-class UnsafeZipError(MapError):
+class UnsafeZipError(MapError, code="unsafe_zip"):
     """The archive is not a zip, is damaged, or breaks a safety rule (traversal, links, size caps)."""
 
-    code = "unsafe_zip"
 
-
-class MapFormatError(MapError):
+class MapFormatError(MapError, code="bad_format"):
     """The files are there but are not a readable Beat Saber map."""
 
-    code = "bad_format"
+
+class MissingFileError(MapFormatError, code="missing_file"):
+    """A file the map needs is not in it, or the path given does not exist."""
 
 
-class MissingFileError(MapFormatError):
-    code = "missing_file"
+class UnsupportedVersionError(MapFormatError, code="unsupported_version"):
+    """A format version that is not read here, or that cannot hold what is to be written."""
 
 
-class UnsupportedVersionError(MapFormatError):
-    code = "unsupported_version"
-
-
-class InvalidValueError(MapFormatError):
+class InvalidValueError(MapFormatError, code="invalid_value"):
     """A value is NaN, infinite, absurdly large, or of the wrong type."""
-
-    code = "invalid_value"
