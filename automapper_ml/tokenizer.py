@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -617,9 +618,9 @@ for _kind, _spec in ATTRIBUTES.items():
         _ATTR_PHASE[(_kind, _pos)] = 4 + len(_PHASE_FAMILY)
         _PHASE_FAMILY[_ATTR_PHASE[(_kind, _pos)]] = _family
 _PHASE_KIND_POS = {phase: kind_pos for kind_pos, phase in _ATTR_PHASE.items()}
-_MASKS: dict[tuple, np.ndarray] = {}
 
 
+@cache  # one read-only mask per grammar key
 def _mask_for(key: tuple) -> np.ndarray:
     phase = key[0]
     m = np.zeros(NOTE_VOCAB_SIZE, dtype=bool)
@@ -678,11 +679,7 @@ class NoteState:
 
         `closing=True` is for the end of a sequence: no new arcs, and no EOS while arcs from earlier
         groups are open. Keep passing it until `can_end`."""
-        key = self._key(closing)
-        mask = _MASKS.get(key)
-        if mask is None:
-            mask = _MASKS[key] = _mask_for(key)
-        return mask
+        return _mask_for(self._key(closing))
 
     @property
     def can_end(self) -> bool:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -347,9 +347,9 @@ def decode_lights(
 # ---------------------------------------------------------------------------------- grammar
 
 _L_GROUP, _L_OFFSET, _L_TYPE, _L_VALUE, _L_BRIGHT = 0, 1, 2, 3, 4
-_LIGHT_MASKS: dict[tuple[int, int], np.ndarray] = {}
 
 
+@cache  # one read-only mask per (phase, step size)
 def _light_mask(phase: int, size: int) -> np.ndarray:
     m = np.zeros(LIGHT_VOCAB_SIZE, dtype=bool)
     if phase == _L_OFFSET:
@@ -378,11 +378,7 @@ class LightState:
 
     def allowed(self) -> np.ndarray:
         """Read-only bool mask, shape (LIGHT_VOCAB_SIZE,), of the tokens that may come next."""
-        key = (self.phase, self.size)
-        mask = _LIGHT_MASKS.get(key)
-        if mask is None:
-            mask = _LIGHT_MASKS[key] = _light_mask(*key)
-        return mask
+        return _light_mask(self.phase, self.size)
 
     @property
     def can_end(self) -> bool:
