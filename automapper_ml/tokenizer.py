@@ -258,8 +258,8 @@ def _q_chain(c: Chain) -> tuple[tuple | None, str | None]:
     if c.slices < MIN_SLICES:
         return None, f"fewer than {MIN_SLICES} slices"
     slices = min(c.slices, MAX_SLICES)
-    return (tick, c.color, c.x, c.y, c.direction, c.tail_x, c.tail_y, common.nearest(DUR_VALUES, length), slices,
-            _scale_index(c.squish)), None  # fmt: skip
+    return (tick, c.color, c.x, c.y, c.direction, c.tail_x, c.tail_y, common.nearest(DUR_VALUES, length),
+            slices, _scale_index(c.squish)), None  # fmt: skip
 
 
 def _fifo_arcs(records: list[tuple]) -> tuple[list[tuple], list[tuple]]:
