@@ -59,6 +59,7 @@ from torch import nn
 
 from automapper_ml.audio import N_MELS, N_STRUCTURE
 from automapper_ml.models.checkpoint import read_stage_checkpoint
+from automapper_ml.models.layers import attend_heads
 from automapper_ml.models.onset import N_DIFFICULTIES
 from automapper_ml.tokenizer import (
     BOS,
@@ -216,12 +217,7 @@ class Attention(nn.Module):
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
         """`attend` from projected queries q (B, H, T, dh)."""
-        if q.dtype != k.dtype:  # autocast leaves cached K/V in another dtype
-            k, v = k.to(q.dtype), v.to(q.dtype)
-        p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, H, T, dh)
-        b, h, t, dh = out.shape
-        return self.o(out.transpose(1, 2).reshape(b, t, h * dh))
+        return attend_heads(self.o, q, k, v, mask, self.dropout if self.training else 0.0)
 
 
 class MLP(nn.Module):
