@@ -68,9 +68,9 @@ from automapper_ml.evaluation.parity import (
     swings,
 )
 from automapper_ml.formats.model import DIRECTION_ANY, BombNote, ColorNote, Difficulty, Obstacle, Timing
+from automapper_ml.formats.summary import object_counts
 from automapper_ml.generation.options import DENSITY_PER_MINUTE, PostProcessOptions
 from automapper_ml.generation.tempo import beat_strength
-from automapper_ml.tokenizer import NOTE_KINDS
 
 SAME_BEAT = 1e-3  # beats: objects closer than this are at the same time
 MAX_PARITY_ROUNDS = 4  # DP rounds before the delete-the-error fallback
@@ -202,7 +202,8 @@ def postprocess(
 
 
 def _counts(d: Difficulty) -> dict[str, int]:
-    return {**{name: len(getattr(d, attr)) for name, attr in NOTE_KINDS}, "events": len(d.events)}
+    counts = object_counts(d)
+    return {kind: counts[kind] for kind in ("notes", "bombs", "walls", "arcs", "chains", "events")}
 
 
 def _order(n: ColorNote) -> tuple:
