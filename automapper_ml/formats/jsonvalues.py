@@ -111,9 +111,13 @@ def count_objects(holder: dict[str, Any], keys: tuple[str, ...]) -> int:
     return sum(len(v) for k in keys if isinstance(v := holder.get(k), list))
 
 
-def check_object_count(count: int, filename: str) -> None:
-    """Refuse a difficulty file holding more than MAX_OBJECTS_PER_DIFFICULTY objects (counted from
-    the JSON before any object is built)."""
+def check_object_count(
+    filename: str, *arrays: tuple[dict[str, Any], tuple[str, ...]], extra: int = 0
+) -> None:
+    """Refuse a difficulty file holding more than MAX_OBJECTS_PER_DIFFICULTY objects, counted from the
+    JSON before any object is built: the elements of the arrays `holder[key]` of every (holder, keys)
+    in `arrays` (`count_objects`), plus `extra` counted elsewhere."""
+    count = sum(count_objects(holder, keys) for holder, keys in arrays) + extra
     if count > MAX_OBJECTS_PER_DIFFICULTY:
         raise InvalidValueError(
             f"{filename}: {count} objects, more than the {MAX_OBJECTS_PER_DIFFICULTY} a difficulty may hold",
@@ -258,6 +262,20 @@ def chroma_color(value: Any) -> tuple[float, ...] | None:
     if not all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in value):
         return None
     return tuple(float(c) for c in value)
+
+
+def chroma_fields(custom: dict[str, Any], *prefixes: str) -> dict[str, Any]:
+    """A basic event's Chroma colour and lightID as the LightEvent fields `color` and `light_id`, read
+    from its customData under the first of `prefix + "color"` (`prefix + "lightID"`) that is there
+    (v2 files write `_color`, v3 files `color`); bad values are ignored (None)."""
+
+    def first(key: str) -> Any:
+        for prefix in prefixes:
+            if prefix + key in custom:
+                return custom[prefix + key]
+        return None
+
+    return {"color": chroma_color(first("color")), "light_id": chroma_light_id(first("lightID"))}
 
 
 def chroma_light_id(value: Any) -> tuple[int, ...] | None:

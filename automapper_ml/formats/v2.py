@@ -12,27 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from automapper_ml.formats import model
 from automapper_ml.formats.fields import ARC_V2, DEFAULTS, read_fields
 from automapper_ml.formats.jsonvalues import (
     ObjectReader,
     check_object_count,
-    chroma_color,
-    chroma_light_id,
-    count_objects,
+    chroma_fields,
     custom_data,
     get_array,
     iter_objects,
-)
-from automapper_ml.formats.model import (
-    Arc,
-    BombNote,
-    BoostEvent,
-    BpmChange,
-    ColorNote,
-    Difficulty,
-    LightEvent,
-    Obstacle,
-    RotationEvent,
 )
 
 EVENT_BOOST = 5
@@ -57,14 +45,12 @@ def is_v2(data: dict[str, Any]) -> bool:
     return "version" not in data and "_notes" in data
 
 
-def parse_difficulty_v2(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
+def parse_difficulty_v2(data: dict[str, Any], diff: model.Difficulty, filename: str) -> None:
     """Fill `diff` in place from a v2 difficulty file's decoded JSON."""
     version = data.get("_version")
     diff.version = version if isinstance(version, str) else ""
     cd = custom_data(data, "_customData")
-    check_object_count(
-        count_objects(data, OBJECT_ARRAYS) + count_objects(cd, ("_BPMChanges", "_bpmChanges")), filename
-    )
+    check_object_count(filename, (data, OBJECT_ARRAYS), (cd, ("_BPMChanges", "_bpmChanges")))
     _notes(data, diff, filename)
     _obstacles(data, diff, filename)
     _sliders(data, diff, filename)
@@ -83,7 +69,7 @@ def _noodle(r: ObjectReader) -> tuple[bool, bool]:
     return fake, uninteractable
 
 
-def _notes(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
+def _notes(data: dict[str, Any], diff: model.Difficulty, filename: str) -> None:
     skipped: dict[int, int] = {}
     for _, r in iter_objects(get_array(data, "_notes", filename), filename, "_notes"):
         beat = r.beat("_time")
@@ -93,10 +79,10 @@ def _notes(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
         direction = r.integer("_cutDirection")
         fake, uninteractable = _noodle(r)
         if kind in (0, 1):
-            note = ColorNote(beat, x, y, kind, direction, 0, uninteractable)
+            note = model.ColorNote(beat, x, y, kind, direction, 0, uninteractable)
             (diff.fake_notes if fake else diff.notes).append(note)
         elif kind == 3:
-            bomb = BombNote(beat, x, y, uninteractable)
+            bomb = model.BombNote(beat, x, y, uninteractable)
             (diff.fake_bombs if fake else diff.bombs).append(bomb)
         else:
             skipped[kind] = skipped.get(kind, 0) + 1
@@ -104,7 +90,7 @@ def _notes(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
         diff.unconverted.append(f"{filename}: {count} _notes of _type {kind} (not a note or bomb) skipped")
 
 
-def _obstacles(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
+def _obstacles(data: dict[str, Any], diff: model.Difficulty, filename: str) -> None:
     odd_types = 0
     for _, r in iter_objects(get_array(data, "_obstacles", filename), filename, "_obstacles"):
         kind = r.integer("_type")
@@ -117,7 +103,7 @@ def _obstacles(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
             # Mapping Extensions encodes precise wall heights in _type >= 1000; kept as full height.
             odd_types += kind != 0
         fake, uninteractable = _noodle(r)
-        wall = Obstacle(
+        wall = model.Obstacle(
             beat=r.beat("_time"),
             duration=r.duration("_duration"),
             x=r.integer("_lineIndex"),
@@ -133,21 +119,21 @@ def _obstacles(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
         )
 
 
-def _sliders(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
+def _sliders(data: dict[str, Any], diff: model.Difficulty, filename: str) -> None:
     for _, r in iter_objects(get_array(data, "_sliders", filename), filename, "_sliders"):
-        diff.arcs.append(Arc(**read_fields(r, ARC_V2, DEFAULTS)))
+        diff.arcs.append(model.Arc(**read_fields(r, ARC_V2, DEFAULTS)))
 
 
-def _events(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
+def _events(data: dict[str, Any], diff: model.Difficulty, filename: str) -> None:
     odd_rotations = 0
     for _, r in iter_objects(get_array(data, "_events", filename), filename, "_events"):
         beat = r.beat("_time")
         kind = r.integer("_type")
         value = r.integer("_value")
         if kind == EVENT_BOOST:
-            diff.boosts.append(BoostEvent(beat, value == 1))
+            diff.boosts.append(model.BoostEvent(beat, value == 1))
         elif kind == EVENT_BPM:
-            diff.bpm_changes.append(BpmChange(beat, r.bpm("_floatValue", zero_skips=True)))
+            diff.bpm_changes.append(model.BpmChange(beat, r.bpm("_floatValue", zero_skips=True)))
         elif kind in (EVENT_EARLY_ROTATION, EVENT_LATE_ROTATION):
             if 0 <= value < len(LEGACY_ROTATIONS):
                 degrees = LEGACY_ROTATIONS[value]
@@ -156,17 +142,16 @@ def _events(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
             else:
                 odd_rotations += 1
                 continue
-            diff.rotations.append(RotationEvent(beat, kind == EVENT_EARLY_ROTATION, degrees))
+            diff.rotations.append(model.RotationEvent(beat, kind == EVENT_EARLY_ROTATION, degrees))
         else:
             cd = custom_data(r.obj, "_customData")
             diff.events.append(
-                LightEvent(
+                model.LightEvent(
                     beat=beat,
                     type=kind,
                     value=value,
                     float_value=r.number("_floatValue", 1.0),
-                    color=chroma_color(cd.get("_color")),
-                    light_id=chroma_light_id(cd.get("_lightID")),
+                    **chroma_fields(cd, "_"),
                 )
             )
     if odd_rotations:
@@ -178,7 +163,7 @@ def _events(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
         )
 
 
-def _bpm_changes(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
+def _bpm_changes(data: dict[str, Any], diff: model.Difficulty, filename: str) -> None:
     """MediocreMapper/ChroMapper BPM changes: top-level `_BPMChanges` or inside `_customData`."""
     cd = custom_data(data, "_customData")
     sources = [("_BPMChanges", data), ("_customData._BPMChanges", cd), ("_customData._bpmChanges", cd)]
@@ -186,7 +171,7 @@ def _bpm_changes(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
         key = array.rsplit(".", 1)[-1]
         for _, r in iter_objects(get_array(holder, key, filename), filename, array):
             bpm_key = "_BPM" if "_BPM" in r.obj else "_bpm"
-            diff.bpm_changes.append(BpmChange(r.beat("_time"), r.bpm(bpm_key, zero_skips=True)))
+            diff.bpm_changes.append(model.BpmChange(r.beat("_time"), r.bpm(bpm_key, zero_skips=True)))
     # Editors often state one change twice (event type 100 and _BPMChanges): it is one change.
     unique = {(c.beat, c.bpm): c for c in diff.bpm_changes}
     diff.bpm_changes[:] = sorted(unique.values(), key=lambda c: c.beat)

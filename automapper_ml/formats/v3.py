@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from automapper_ml.formats import model
 from automapper_ml.formats.fields import (
     ARC_V3,
     BOMB_V3,
@@ -24,24 +25,10 @@ from automapper_ml.formats.jsonvalues import (
     ObjectReader,
     check_finite_tree,
     check_object_count,
-    chroma_color,
-    chroma_light_id,
-    count_objects,
+    chroma_fields,
     custom_data,
     get_array,
     iter_objects,
-)
-from automapper_ml.formats.model import (
-    Arc,
-    BombNote,
-    BoostEvent,
-    BpmChange,
-    Chain,
-    ColorNote,
-    Difficulty,
-    LightEvent,
-    Obstacle,
-    RotationEvent,
 )
 
 LIGHT_BOX_KEYS = (
@@ -66,13 +53,13 @@ OBJECT_ARRAYS = (
 FAKE_ARRAYS = ("fakeColorNotes", "fakeBombNotes", "fakeObstacles", "fakeBurstSliders")
 # Model list <- its v3 array, the array of its Noodle fakes in customData (fake_<list>), class, fields.
 _KINDS = (
-    ("notes", "colorNotes", "fakeColorNotes", ColorNote, NOTE_V3),
-    ("bombs", "bombNotes", "fakeBombNotes", BombNote, BOMB_V3),
-    ("obstacles", "obstacles", "fakeObstacles", Obstacle, OBSTACLE_V3),
-    ("arcs", "sliders", None, Arc, ARC_V3),
-    ("chains", "burstSliders", "fakeBurstSliders", Chain, CHAIN_V3),
+    ("notes", "colorNotes", "fakeColorNotes", model.ColorNote, NOTE_V3),
+    ("bombs", "bombNotes", "fakeBombNotes", model.BombNote, BOMB_V3),
+    ("obstacles", "obstacles", "fakeObstacles", model.Obstacle, OBSTACLE_V3),
+    ("arcs", "sliders", None, model.Arc, ARC_V3),
+    ("chains", "burstSliders", "fakeBurstSliders", model.Chain, CHAIN_V3),
 )
-_NOODLE_KINDS = (ColorNote, BombNote, Obstacle)  # the kinds that carry `uninteractable`
+_NOODLE_KINDS = (model.ColorNote, model.BombNote, model.Obstacle)  # the kinds that carry `uninteractable`
 # Noodle/Chroma/Vivify top-level customData we deliberately drop (reported in `unconverted`).
 _DROPPED_CUSTOM = ("customEvents", "environment", "pointDefinitions", "materials")
 
@@ -85,12 +72,12 @@ def is_v3(data: dict[str, Any]) -> bool:
     return "_version" not in data and "colorNotes" in data and "colorNotesData" not in data
 
 
-def parse_difficulty_v3(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
+def parse_difficulty_v3(data: dict[str, Any], diff: model.Difficulty, filename: str) -> None:
     """Fill `diff` in place from a v3 difficulty file's decoded JSON."""
     version = data.get("version")
     diff.version = version if isinstance(version, str) else ""
     cd = custom_data(data)
-    check_object_count(count_objects(data, OBJECT_ARRAYS) + count_objects(cd, FAKE_ARRAYS), filename)
+    check_object_count(filename, (data, OBJECT_ARRAYS), (cd, FAKE_ARRAYS))
 
     for attr, array, _, cls, table in _KINDS:
         setattr(diff, attr, _objects(get_array(data, array, filename), filename, array, cls, table))
@@ -127,21 +114,20 @@ def _objects(items: list[Any], filename: str, array: str, cls: type, table: dict
     return out
 
 
-def _events(data: dict[str, Any], diff: Difficulty, filename: str) -> None:
+def _events(data: dict[str, Any], diff: model.Difficulty, filename: str) -> None:
     for _, r in iter_objects(get_array(data, "basicBeatmapEvents", filename), filename, "basicBeatmapEvents"):
         cd = custom_data(r.obj)
         diff.events.append(
-            LightEvent(
+            model.LightEvent(
                 **read_fields(r, EVENT_V3, DEFAULTS),
-                color=chroma_color(cd.get("color")),
-                light_id=chroma_light_id(cd.get("lightID")),
+                **chroma_fields(cd, ""),
             )
         )
     for _, r in iter_objects(
         get_array(data, "colorBoostBeatmapEvents", filename), filename, "colorBoostBeatmapEvents"
     ):
-        diff.boosts.append(BoostEvent(r.beat("b"), r.flag("o")))
+        diff.boosts.append(model.BoostEvent(r.beat("b"), r.flag("o")))
     for _, r in iter_objects(get_array(data, "bpmEvents", filename), filename, "bpmEvents"):
-        diff.bpm_changes.append(BpmChange(r.beat("b"), r.bpm("m", zero_skips=True)))
+        diff.bpm_changes.append(model.BpmChange(r.beat("b"), r.bpm("m", zero_skips=True)))
     for _, r in iter_objects(get_array(data, "rotationEvents", filename), filename, "rotationEvents"):
-        diff.rotations.append(RotationEvent(r.beat("b"), r.integer("e") == 0, r.number("r")))
+        diff.rotations.append(model.RotationEvent(r.beat("b"), r.integer("e") == 0, r.number("r")))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from automapper_ml.formats import model
 from automapper_ml.formats.errors import InvalidValueError
 from automapper_ml.formats.fields import (
     ARC_V4,
@@ -31,24 +32,9 @@ from automapper_ml.formats.info_v2 import check_region, song_frequency
 from automapper_ml.formats.jsonvalues import (
     ObjectReader,
     check_object_count,
-    count_objects,
     custom_data,
     get_array,
     iter_objects,
-)
-from automapper_ml.formats.model import (
-    DIFFICULTY_RANKS,
-    Arc,
-    BeatMap,
-    BombNote,
-    BpmRegion,
-    Chain,
-    ColorNote,
-    Difficulty,
-    Obstacle,
-    RotationEvent,
-    canonical_characteristic,
-    canonical_difficulty,
 )
 from automapper_ml.formats.v4_lightshow import (
     check_version_v4,
@@ -62,13 +48,13 @@ from automapper_ml.limits import MAX_SAMPLE_INDEX
 OBJECT_ARRAYS = ("colorNotes", "bombNotes", "obstacles", "arcs", "chains", "spawnRotations")
 FAKE_ARRAYS = ("fakeColorNotes", "fakeBombNotes", "fakeObstacles", "fakeChains", "fakeBurstSliders")
 # The fields a note, bomb or wall keeps in its *Data entry (its beat is on the object).
-_DATA_FIELDS = {ColorNote: NOTE_DATA_V4, BombNote: BOMB_DATA_V4, Obstacle: OBSTACLE_DATA_V4}
+_DATA_FIELDS = {model.ColorNote: NOTE_DATA_V4, model.BombNote: BOMB_DATA_V4, model.Obstacle: OBSTACLE_DATA_V4}
 
 
 # ---------------------------------------------------------------------------------------------- Info.dat
 
 
-def parse_info_v4(data: dict[str, Any], filename: str = "Info.dat") -> BeatMap:
+def parse_info_v4(data: dict[str, Any], filename: str = "Info.dat") -> model.BeatMap:
     """A v4 Info.dat -> BeatMap with one stub `Difficulty` (no objects yet) per listed beatmap.
 
     The mapper is the union of every beatmap's `beatmapAuthors.mappers`, in order of first
@@ -84,7 +70,7 @@ def parse_info_v4(data: dict[str, Any], filename: str = "Info.dat") -> BeatMap:
     bpm = audio.bpm("bpm")
     song_duration = audio.number("songDuration", 0.0, limit=MAX_SAMPLE_INDEX)
     environments = tuple(e for e in get_array(data, "environmentNames", filename) if isinstance(e, str))
-    beatmap = BeatMap(
+    beatmap = model.BeatMap(
         info_version=version,
         title=song.text("title"),
         artist=song.text("author"),
@@ -109,8 +95,8 @@ def parse_info_v4(data: dict[str, Any], filename: str = "Info.dat") -> BeatMap:
     ):
         written_characteristic = entry.text("characteristic", "Standard") or "Standard"
         written_name = entry.text("difficulty")
-        characteristic = canonical_characteristic(written_characteristic)
-        name = canonical_difficulty(written_name)
+        characteristic = model.canonical_characteristic(written_characteristic)
+        name = model.canonical_difficulty(written_name)
         where = f"difficultyBeatmaps[{i}]"
         if characteristic is None:
             beatmap.unconverted.append(
@@ -134,10 +120,10 @@ def parse_info_v4(data: dict[str, Any], filename: str = "Info.dat") -> BeatMap:
         custom = custom_data(entry.obj)
         label = custom.get("_difficultyLabel", custom.get("difficultyLabel"))
         beatmap.difficulties.append(
-            Difficulty(
+            model.Difficulty(
                 characteristic=characteristic,
                 name=name,
-                rank=DIFFICULTY_RANKS[name],
+                rank=model.DIFFICULTY_RANKS[name],
                 filename=beatmap_file,
                 lightshow_filename=entry.text("lightshowDataFilename") or None,
                 njs=entry.number("noteJumpMovementSpeed", 0.0),
@@ -157,7 +143,9 @@ def parse_info_v4(data: dict[str, Any], filename: str = "Info.dat") -> BeatMap:
 # ------------------------------------------------------------------------------------------ AudioData.dat
 
 
-def parse_audio_data_v4(data: dict[str, Any], beatmap: BeatMap, filename: str = "AudioData.dat") -> None:
+def parse_audio_data_v4(
+    data: dict[str, Any], beatmap: model.BeatMap, filename: str = "AudioData.dat"
+) -> None:
     """Fill `beatmap.song_frequency`, `song_sample_count` and `bpm_regions` from a v4 AudioData.dat.
 
     In v4 BPM changes live only here: each `bpmData` entry maps samples [si, ei] onto beats
@@ -169,9 +157,9 @@ def parse_audio_data_v4(data: dict[str, Any], beatmap: BeatMap, filename: str = 
     top = ObjectReader(data, filename, "")
     frequency = song_frequency(top, "songFrequency")
     samples = top.number("songSampleCount", 0, limit=MAX_SAMPLE_INDEX)
-    regions: list[BpmRegion] = []
+    regions: list[model.BpmRegion] = []
     for _, r in iter_objects(get_array(data, "bpmData", filename), filename, "bpmData"):
-        region = BpmRegion(
+        region = model.BpmRegion(
             start_sample=int(r.number("si", 0, limit=MAX_SAMPLE_INDEX)),
             end_sample=int(r.number("ei", 0, limit=MAX_SAMPLE_INDEX)),
             start_beat=r.beat("sb"),
@@ -193,7 +181,7 @@ def parse_audio_data_v4(data: dict[str, Any], beatmap: BeatMap, filename: str = 
 
 
 def parse_difficulty_v4(
-    beatmap_json: dict[str, Any], lightshow_json: dict[str, Any] | None, diff: Difficulty
+    beatmap_json: dict[str, Any], lightshow_json: dict[str, Any] | None, diff: model.Difficulty
 ) -> None:
     """Fill `diff` in place from a v4 beatmap file and (optionally) its v4 lightshow file.
 
@@ -204,16 +192,15 @@ def parse_difficulty_v4(
     """
     name = diff.filename or "beatmap"
     diff.version = check_version_v4(beatmap_json, name)
-    count = count_objects(beatmap_json, OBJECT_ARRAYS) + count_objects(custom_data(beatmap_json), FAKE_ARRAYS)
-    if lightshow_json is not None:
-        count += count_lightshow_objects(lightshow_json)
-    check_object_count(count, name)
+    lightshow = count_lightshow_objects(lightshow_json) if lightshow_json is not None else 0
+    fakes = custom_data(beatmap_json)
+    check_object_count(name, (beatmap_json, OBJECT_ARRAYS), (fakes, FAKE_ARRAYS), extra=lightshow)
     _parse_objects(beatmap_json, diff, name)
     if lightshow_json is not None:
         parse_lightshow_v4(lightshow_json, diff, diff.lightshow_filename or "lightshow")
 
 
-def _parse_objects(data: dict[str, Any], diff: Difficulty, name: str) -> None:
+def _parse_objects(data: dict[str, Any], diff: model.Difficulty, name: str) -> None:
     notes_data = get_array(data, "colorNotesData", name)
     bombs_data = get_array(data, "bombNotesData", name)
     walls_data = get_array(data, "obstaclesData", name)
@@ -222,19 +209,21 @@ def _parse_objects(data: dict[str, Any], diff: Difficulty, name: str) -> None:
     rotated = 0  # objects with a per-object lane rotation, which the model does not hold
 
     for _, obj in iter_objects(get_array(data, "colorNotes", name), name, "colorNotes"):
-        diff.notes.append(_placed(ColorNote, obj, resolve(obj, "i", notes_data, "colorNotesData")))
+        diff.notes.append(_placed(model.ColorNote, obj, resolve(obj, "i", notes_data, "colorNotesData")))
         rotated += obj.number("r", 0.0) != 0
     for _, obj in iter_objects(get_array(data, "bombNotes", name), name, "bombNotes"):
-        diff.bombs.append(_placed(BombNote, obj, resolve(obj, "i", bombs_data, "bombNotesData")))
+        diff.bombs.append(_placed(model.BombNote, obj, resolve(obj, "i", bombs_data, "bombNotesData")))
         rotated += obj.number("r", 0.0) != 0
     for _, obj in iter_objects(get_array(data, "obstacles", name), name, "obstacles"):
-        diff.obstacles.append(_placed(Obstacle, obj, resolve(obj, "i", walls_data, "obstaclesData")))
+        diff.obstacles.append(_placed(model.Obstacle, obj, resolve(obj, "i", walls_data, "obstaclesData")))
         rotated += obj.number("r", 0.0) != 0
     for _, obj in iter_objects(get_array(data, "arcs", name), name, "arcs"):
         head = resolve(obj, "hi", notes_data, "colorNotesData")
         tail = resolve(obj, "ti", notes_data, "colorNotesData")
         arc = resolve(obj, "ai", arcs_data, "arcsData")
-        diff.arcs.append(Arc(**read_places({"obj": obj, "head": head, "tail": tail, "arc": arc}, ARC_V4)))
+        diff.arcs.append(
+            model.Arc(**read_places({"obj": obj, "head": head, "tail": tail, "arc": arc}, ARC_V4))
+        )
         rotated += obj.number("hr", 0.0) != 0 or obj.number("tr", 0.0) != 0
     for _, obj in iter_objects(get_array(data, "chains", name), name, "chains"):
         diff.chains.append(
@@ -250,7 +239,7 @@ def _parse_objects(data: dict[str, Any], diff: Difficulty, name: str) -> None:
     for _, obj in iter_objects(get_array(data, "spawnRotations", name), name, "spawnRotations"):
         rot = resolve(obj, "i", rotations_data, "spawnRotationsData")
         diff.rotations.append(
-            RotationEvent(beat=obj.beat("b"), early=rot.integer("t") == 0, rotation=rot.number("r"))
+            model.RotationEvent(beat=obj.beat("b"), early=rot.integer("t") == 0, rotation=rot.number("r"))
         )
 
     if rotated:
@@ -272,9 +261,9 @@ def _placed(cls: type, obj: ObjectReader, data: ObjectReader) -> Any:
     )
 
 
-def _chain(obj: ObjectReader, head: ObjectReader, chain: ObjectReader) -> Chain:
+def _chain(obj: ObjectReader, head: ObjectReader, chain: ObjectReader) -> model.Chain:
     # `s` missing means 0 like every omitted v4 field (the game would crash on it; we keep what is written).
-    return Chain(**read_places({"obj": obj, "head": head, "chain": chain}, CHAIN_V4))
+    return model.Chain(**read_places({"obj": obj, "head": head, "chain": chain}, CHAIN_V4))
 
 
 def _uninteractable(obj: ObjectReader, data: ObjectReader) -> bool:
@@ -288,7 +277,7 @@ def _uninteractable(obj: ObjectReader, data: ObjectReader) -> bool:
 
 def _parse_fakes(
     custom: dict[str, Any],
-    diff: Difficulty,
+    diff: model.Difficulty,
     name: str,
     notes_data: list[Any],
     bombs_data: list[Any],
@@ -321,17 +310,21 @@ def _parse_fakes(
 
     try:
         for obj in entries("fakeColorNotes"):
-            diff.fake_notes.append(placed(ColorNote, obj, notes_data, "colorNotesData", ("x", "y", "c", "d")))
+            diff.fake_notes.append(
+                placed(model.ColorNote, obj, notes_data, "colorNotesData", ("x", "y", "c", "d"))
+            )
         for obj in entries("fakeBombNotes"):
-            diff.fake_bombs.append(placed(BombNote, obj, bombs_data, "bombNotesData", ("x", "y")))
+            diff.fake_bombs.append(placed(model.BombNote, obj, bombs_data, "bombNotesData", ("x", "y")))
         for obj in entries("fakeObstacles"):
-            diff.fake_obstacles.append(placed(Obstacle, obj, walls_data, "obstaclesData", ("d", "x", "w")))
+            diff.fake_obstacles.append(
+                placed(model.Obstacle, obj, walls_data, "obstaclesData", ("d", "x", "w"))
+            )
         for obj in entries("fakeChains", "fakeBurstSliders"):
             if "ci" in obj.obj:
                 head = resolve(obj, "i", notes_data, "colorNotesData")
                 diff.fake_chains.append(_chain(obj, head, resolve(obj, "ci", chains_data, "chainsData")))
             else:  # the v3 burst slider shape, every field inline
-                diff.fake_chains.append(Chain(**read_fields(obj, CHAIN_V3)))
+                diff.fake_chains.append(model.Chain(**read_fields(obj, CHAIN_V3)))
     except InvalidValueError as exc:
         diff.fake_notes.clear()
         diff.fake_bombs.clear()

@@ -26,8 +26,7 @@ from typing import Any
 from automapper_ml.formats.errors import InvalidValueError, UnsupportedVersionError
 from automapper_ml.formats.jsonvalues import (
     ObjectReader,
-    chroma_color,
-    chroma_light_id,
+    chroma_fields,
     count_objects,
     custom_data,
     get_array,
@@ -118,8 +117,7 @@ def parse_lightshow_v4(data: dict[str, Any], diff: Difficulty, filename: str) ->
                 type=kind,
                 value=value,
                 float_value=ev.number("f", 0.0),
-                color=chroma_color(custom.get("color", custom.get("_color"))),
-                light_id=chroma_light_id(custom.get("lightID", custom.get("_lightID"))),
+                **chroma_fields(custom, "", "_"),
             )
         )
     for what, n in legacy.items():

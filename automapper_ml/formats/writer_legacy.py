@@ -18,20 +18,9 @@ import json
 import math
 from typing import Any
 
+from automapper_ml.formats import model
 from automapper_ml.formats.errors import UnsupportedVersionError
 from automapper_ml.formats.fields import ARC_V2, EVENT_V2
-from automapper_ml.formats.model import (
-    Arc,
-    BeatMap,
-    BombNote,
-    BpmRegion,
-    Chain,
-    ColorNote,
-    Difficulty,
-    Obstacle,
-    RotationEvent,
-    Timing,
-)
 from automapper_ml.formats.writer_v3 import (
     canonical_names,
     chroma_custom_data,
@@ -70,7 +59,7 @@ def _v2_custom(obj: dict[str, Any], **custom: Any) -> dict[str, Any]:
     return obj
 
 
-def _v2_note(n: ColorNote, fake: bool) -> dict[str, Any]:
+def _v2_note(n: model.ColorNote, fake: bool) -> dict[str, Any]:
     # The angle offset is dropped: difficulty_to_v2 refuses notes that have one unless lossy.
     obj = {
         "_time": num(n.beat),
@@ -82,7 +71,7 @@ def _v2_note(n: ColorNote, fake: bool) -> dict[str, Any]:
     return _v2_custom(obj, _fake=True if fake else None, _interactable=False if n.uninteractable else None)
 
 
-def _v2_bomb(b: BombNote, fake: bool) -> dict[str, Any]:
+def _v2_bomb(b: model.BombNote, fake: bool) -> dict[str, Any]:
     obj = {
         "_time": num(b.beat),
         "_lineIndex": integer(b.x),
@@ -93,7 +82,7 @@ def _v2_bomb(b: BombNote, fake: bool) -> dict[str, Any]:
     return _v2_custom(obj, _fake=True if fake else None, _interactable=False if b.uninteractable else None)
 
 
-def _v2_obstacle(o: Obstacle, fake: bool) -> dict[str, Any]:
+def _v2_obstacle(o: model.Obstacle, fake: bool) -> dict[str, Any]:
     y, h = integer(o.y), integer(o.height)
     obj: dict[str, Any] = {"_time": num(o.beat), "_lineIndex": integer(o.x)}
     if (y, h) == (0, 5):
@@ -116,7 +105,9 @@ def v2_rotation_value(degrees: float) -> int:
     raise UnsupportedVersionError(f"a v2 lane rotation must be whole degrees in -360..360, got {degrees!r}")
 
 
-def difficulty_to_v2(beatmap: BeatMap, diff: Difficulty, *, lossy: bool = False) -> dict[str, Any]:
+def difficulty_to_v2(
+    beatmap: model.BeatMap, diff: model.Difficulty, *, lossy: bool = False
+) -> dict[str, Any]:
     """One difficulty as a v2.6.0 difficulty file (a JSON-ready dict).
 
     Bombs are `_notes` of type 3; walls that are exactly full-height (y 0, h 5) or crouch
@@ -226,7 +217,7 @@ def _lane(beat: float, uninteractable: bool = False) -> dict[str, Any]:
     return obj
 
 
-def _v4_beatmap(diff: Difficulty) -> dict[str, Any]:
+def _v4_beatmap(diff: model.Difficulty) -> dict[str, Any]:
     where = diff.key
     notes_data, bombs_data, walls_data, arcs_data, chains_data, rot_data = (_Pool() for _ in range(6))
 
@@ -235,24 +226,24 @@ def _v4_beatmap(diff: Difficulty) -> dict[str, Any]:
             {"x": integer(x), "y": integer(y), "c": integer(c), "d": integer(d), "a": integer(a)}
         )
 
-    def note(n: ColorNote) -> dict[str, Any]:
+    def note(n: model.ColorNote) -> dict[str, Any]:
         obj = _lane(num(n.beat), n.uninteractable)
         obj["i"] = note_data(n.x, n.y, n.color, n.direction, n.angle)
         return obj
 
-    def bomb(o: BombNote) -> dict[str, Any]:
+    def bomb(o: model.BombNote) -> dict[str, Any]:
         obj = _lane(num(o.beat), o.uninteractable)
         obj["i"] = bombs_data.add({"x": integer(o.x), "y": integer(o.y)})
         return obj
 
-    def wall(o: Obstacle) -> dict[str, Any]:
+    def wall(o: model.Obstacle) -> dict[str, Any]:
         data = {"d": num(o.duration), "x": integer(o.x), "y": integer(o.y), "w": integer(o.width)}
         data["h"] = integer(o.height)
         obj = _lane(num(o.beat), o.uninteractable)
         obj["i"] = walls_data.add(data)
         return obj
 
-    def arc(a: Arc) -> dict[str, Any]:
+    def arc(a: model.Arc) -> dict[str, Any]:
         return {
             "hb": num(a.beat),
             "tb": num(a.tail_beat),
@@ -265,7 +256,7 @@ def _v4_beatmap(diff: Difficulty) -> dict[str, Any]:
             ),
         }
 
-    def chain(c: Chain) -> dict[str, Any]:
+    def chain(c: model.Chain) -> dict[str, Any]:
         data = {"tx": integer(c.tail_x), "ty": integer(c.tail_y), "c": integer(c.slices), "s": num(c.squish)}
         return {
             "hb": num(c.beat),
@@ -276,7 +267,7 @@ def _v4_beatmap(diff: Difficulty) -> dict[str, Any]:
             "ci": chains_data.add(data),
         }
 
-    def rotation(r: RotationEvent) -> dict[str, Any]:
+    def rotation(r: model.RotationEvent) -> dict[str, Any]:
         # The wiki names the execution time `t` (bsmap's schema says `e` but accepts either).
         return {"b": num(r.beat), "i": rot_data.add({"t": 0 if r.early else 1, "r": num(r.rotation)})}
 
@@ -304,7 +295,7 @@ def _v4_beatmap(diff: Difficulty) -> dict[str, Any]:
     return out
 
 
-def _v4_lightshow(diff: Difficulty) -> dict[str, Any]:
+def _v4_lightshow(diff: model.Difficulty) -> dict[str, Any]:
     where = diff.key
     events_data, boosts_data = _Pool(), _Pool()
 
@@ -334,7 +325,7 @@ def _v4_lightshow(diff: Difficulty) -> dict[str, Any]:
     return out
 
 
-def _shared_timing(beatmap: BeatMap) -> Timing:
+def _shared_timing(beatmap: model.BeatMap) -> model.Timing:
     """The one timing a v4 map can have (AudioData is per song): every difficulty must agree."""
     timings = [(d, beatmap.timing(d)) for d in beatmap.difficulties] or [(None, beatmap.timing(None))]
     first_diff, first = timings[0]
@@ -352,7 +343,9 @@ def _shared_timing(beatmap: BeatMap) -> Timing:
     return first
 
 
-def _bpm_regions(beatmap: BeatMap, timing: Timing, frequency: int) -> tuple[list[BpmRegion], int]:
+def _bpm_regions(
+    beatmap: model.BeatMap, timing: model.Timing, frequency: int
+) -> tuple[list[model.BpmRegion], int]:
     """AudioData regions reproducing `timing`, and the song's sample count.
 
     Regions the map already had are kept verbatim when they are what the timing comes from.
@@ -375,11 +368,11 @@ def _bpm_regions(beatmap: BeatMap, timing: Timing, frequency: int) -> tuple[list
     for i, (beat, _, _) in enumerate(segments):
         end_beat_i = segments[i + 1][0] if i + 1 < len(segments) else timing.to_beats(ends[i] / frequency)
         if ends[i] > starts[i] and end_beat_i > beat:
-            regions.append(BpmRegion(starts[i], ends[i], beat, end_beat_i))
+            regions.append(model.BpmRegion(starts[i], ends[i], beat, end_beat_i))
     return regions, max(count, last + 1)
 
 
-def beatmap_to_v4(beatmap: BeatMap) -> dict[str, dict[str, Any]]:
+def beatmap_to_v4(beatmap: model.BeatMap) -> dict[str, dict[str, Any]]:
     """The whole map in v4: file name -> JSON-ready dict (light box groups left out, see above).
 
     Info.dat (4.0.1), AudioData.dat (BPM regions from the shared timing), and per difficulty

@@ -15,24 +15,9 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from automapper_ml.formats import model
 from automapper_ml.formats.errors import InvalidValueError
 from automapper_ml.formats.fields import ARC_V3, BOMB_V3, CHAIN_V3, EVENT_V3, NOTE_V3, OBSTACLE_V3, kind
-from automapper_ml.formats.model import (
-    CHARACTERISTICS,
-    DIFFICULTY_NAMES,
-    DIFFICULTY_RANKS,
-    Arc,
-    BeatMap,
-    BombNote,
-    BpmChange,
-    Chain,
-    ColorNote,
-    Difficulty,
-    LightEvent,
-    Obstacle,
-    canonical_characteristic,
-    canonical_difficulty,
-)
 
 V3_VERSION = "3.3.0"
 INFO_V2_VERSION = "2.1.0"
@@ -89,7 +74,7 @@ def convert_all(where: str, items: Iterable[Any], fn: Callable[[Any], Any]) -> l
     return out
 
 
-def timing_bpm_changes(beatmap: BeatMap, diff: Difficulty) -> list[BpmChange]:
+def timing_bpm_changes(beatmap: model.BeatMap, diff: model.Difficulty) -> list[model.BpmChange]:
     """BPM changes that reproduce `beatmap.timing(diff)`; [] when the tempo is the Info BPM throughout.
 
     v2/v3 files anchor beat 0 at second 0, so this is exact whenever the timing does too (every
@@ -107,10 +92,10 @@ def timing_bpm_changes(beatmap: BeatMap, diff: Difficulty) -> list[BpmChange]:
     )
     if constant:
         return []
-    return [BpmChange(beat, bpm) for beat, _, bpm in segments]
+    return [model.BpmChange(beat, bpm) for beat, _, bpm in segments]
 
 
-def chroma_custom_data(event: LightEvent) -> dict[str, Any]:
+def chroma_custom_data(event: model.LightEvent) -> dict[str, Any]:
     """Chroma `color` (3 or 4 floats) and `lightID` (always a list) of a basic event; {} when plain."""
     custom: dict[str, Any] = {}
     if event.color is not None:
@@ -133,27 +118,27 @@ def write_fields(obj: Any, table: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def note_v3(n: ColorNote) -> dict[str, Any]:
+def note_v3(n: model.ColorNote) -> dict[str, Any]:
     return _with_uninteractable(write_fields(n, NOTE_V3), n.uninteractable)
 
 
-def bomb_v3(b: BombNote) -> dict[str, Any]:
+def bomb_v3(b: model.BombNote) -> dict[str, Any]:
     return _with_uninteractable(write_fields(b, BOMB_V3), b.uninteractable)
 
 
-def obstacle_v3(o: Obstacle) -> dict[str, Any]:
+def obstacle_v3(o: model.Obstacle) -> dict[str, Any]:
     return _with_uninteractable(write_fields(o, OBSTACLE_V3), o.uninteractable)
 
 
-def arc_v3(a: Arc) -> dict[str, Any]:
+def arc_v3(a: model.Arc) -> dict[str, Any]:
     return write_fields(a, ARC_V3)
 
 
-def chain_v3(c: Chain) -> dict[str, Any]:
+def chain_v3(c: model.Chain) -> dict[str, Any]:
     return write_fields(c, CHAIN_V3)
 
 
-def event_json(e: LightEvent, table: dict[str, str], prefix: str = "") -> dict[str, Any]:
+def event_json(e: model.LightEvent, table: dict[str, str], prefix: str = "") -> dict[str, Any]:
     """A basic event written with `table` (fields.EVENT_V3 or EVENT_V2) and its Chroma data, if any, in
     `<prefix>customData` with keys `<prefix>color`, `<prefix>lightID` (v2 prefixes every key with "_")."""
     obj = write_fields(e, table)
@@ -163,7 +148,7 @@ def event_json(e: LightEvent, table: dict[str, str], prefix: str = "") -> dict[s
     return obj
 
 
-def noodle_fakes_v3(diff: Difficulty) -> dict[str, list[dict[str, Any]]]:
+def noodle_fakes_v3(diff: model.Difficulty) -> dict[str, list[dict[str, Any]]]:
     """Noodle fake objects as v3 `customData` arrays (only the non-empty ones)."""
     where = diff.key
     fakes = {
@@ -175,7 +160,7 @@ def noodle_fakes_v3(diff: Difficulty) -> dict[str, list[dict[str, Any]]]:
     return {k: v for k, v in fakes.items() if v}
 
 
-def difficulty_to_v3(beatmap: BeatMap, diff: Difficulty) -> dict[str, Any]:
+def difficulty_to_v3(beatmap: model.BeatMap, diff: model.Difficulty) -> dict[str, Any]:
     """One difficulty as a v3.3.0 difficulty file (a JSON-ready dict).
 
     Objects keep the model's order. `bpmEvents` come from `beatmap.timing(diff)` (see
@@ -221,30 +206,30 @@ def difficulty_to_v3(beatmap: BeatMap, diff: Difficulty) -> dict[str, Any]:
     return out
 
 
-def canonical_names(diff: Difficulty) -> tuple[str, str]:
+def canonical_names(diff: model.Difficulty) -> tuple[str, str]:
     """(characteristic, difficulty name) from the fixed vocabulary (model.CHARACTERISTICS and
     DIFFICULTY_NAMES), whatever the model holds; anything else is an InvalidValueError. Every
     name a writer puts into Info.dat or a file name comes from here, never from map content."""
-    characteristic = canonical_characteristic(diff.characteristic)
-    name = canonical_difficulty(diff.name)
+    characteristic = model.canonical_characteristic(diff.characteristic)
+    name = model.canonical_difficulty(diff.name)
     if characteristic is None:
         raise InvalidValueError(
-            f"cannot write characteristic {diff.characteristic[:40]!r}: not one of {', '.join(CHARACTERISTICS)}"
+            f"cannot write characteristic {diff.characteristic[:40]!r}: not one of {', '.join(model.CHARACTERISTICS)}"
         )
     if name is None:
         raise InvalidValueError(
-            f"cannot write difficulty {diff.name[:40]!r}: not one of {', '.join(DIFFICULTY_NAMES)}"
+            f"cannot write difficulty {diff.name[:40]!r}: not one of {', '.join(model.DIFFICULTY_NAMES)}"
         )
     return characteristic, name
 
 
-def difficulty_filename(diff: Difficulty, suffix: str = ".dat") -> str:
+def difficulty_filename(diff: model.Difficulty, suffix: str = ".dat") -> str:
     """`ExpertPlusStandard.dat`: the name the official editor gives a difficulty file (`canonical_names`)."""
     characteristic, name = canonical_names(diff)
     return f"{name}{characteristic}{suffix}"
 
 
-def environment_list(beatmap: BeatMap) -> list[str]:
+def environment_list(beatmap: model.BeatMap) -> list[str]:
     """The Info's environment list: the map's own, else the single and all-directions environments."""
     if beatmap.environment_names:
         return list(beatmap.environment_names)
@@ -254,7 +239,7 @@ def environment_list(beatmap: BeatMap) -> list[str]:
     return names
 
 
-def environment_index(names: list[str], beatmap: BeatMap, diff: Difficulty) -> int:
+def environment_index(names: list[str], beatmap: model.BeatMap, diff: model.Difficulty) -> int:
     # The model keeps no per-difficulty environment index, so rotating characteristics take the
     # all-directions environment when the list has it and everything else the first entry.
     if diff.characteristic in ROTATING_CHARACTERISTICS and beatmap.all_directions_environment_name in names:
@@ -262,14 +247,14 @@ def environment_index(names: list[str], beatmap: BeatMap, diff: Difficulty) -> i
     return 0
 
 
-def difficulty_rank(diff: Difficulty) -> int:
+def difficulty_rank(diff: model.Difficulty) -> int:
     """The Info rank: the model's when it is one the game knows, else the standard rank for the name."""
-    if diff.rank in DIFFICULTY_RANKS.values():
+    if diff.rank in model.DIFFICULTY_RANKS.values():
         return int(diff.rank)
-    return DIFFICULTY_RANKS.get(diff.name, int(diff.rank))
+    return model.DIFFICULTY_RANKS.get(diff.name, int(diff.rank))
 
 
-def info_to_v21(beatmap: BeatMap, filenames: dict[str, str] | None = None) -> dict[str, Any]:
+def info_to_v21(beatmap: model.BeatMap, filenames: dict[str, str] | None = None) -> dict[str, Any]:
     """The map's Info.dat in format 2.1.0 (a JSON-ready dict).
 
     `filenames` overrides file names: a difficulty's `key` ("Standard/ExpertPlus") maps to its
@@ -279,7 +264,7 @@ def info_to_v21(beatmap: BeatMap, filenames: dict[str, str] | None = None) -> di
     """
     names = dict(filenames or {})
     envs = environment_list(beatmap)
-    sets: dict[str, list[Difficulty]] = {}
+    sets: dict[str, list[model.Difficulty]] = {}
     for diff in beatmap.difficulties:
         sets.setdefault(canonical_names(diff)[0], []).append(diff)
     try:
@@ -318,7 +303,9 @@ def info_to_v21(beatmap: BeatMap, filenames: dict[str, str] | None = None) -> di
         raise InvalidValueError(f"Info.dat: {err}") from None
 
 
-def _info_difficulty(beatmap: BeatMap, diff: Difficulty, filename: str, envs: list[str]) -> dict[str, Any]:
+def _info_difficulty(
+    beatmap: model.BeatMap, diff: model.Difficulty, filename: str, envs: list[str]
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "_difficulty": canonical_names(diff)[1],
         "_difficultyRank": difficulty_rank(diff),

@@ -11,21 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from automapper_ml.formats import model
 from automapper_ml.formats.errors import InvalidValueError, UnsupportedVersionError
-from automapper_ml.formats.model import (
-    Arc,
-    BeatMap,
-    BombNote,
-    BoostEvent,
-    BpmChange,
-    BpmRegion,
-    Chain,
-    ColorNote,
-    Difficulty,
-    LightEvent,
-    Obstacle,
-    RotationEvent,
-)
 from automapper_ml.formats.writer import (
     SONG_FILENAME,
     beatmap_to_v4,
@@ -54,9 +41,9 @@ OBJECT_LISTS = (
 BOX = {"b": 2.0, "g": 0, "e": [{"f": {"f": 1, "p": 1, "t": 0, "r": 0}, "w": 1.0, "d": 1, "r": 1.0, "t": 1}]}
 
 
-def full_map() -> BeatMap:
+def full_map() -> model.BeatMap:
     """Two difficulties; the Expert+ one has every object kind the model holds."""
-    xp = Difficulty(
+    xp = model.Difficulty(
         "Standard",
         "ExpertPlus",
         9,
@@ -66,40 +53,43 @@ def full_map() -> BeatMap:
         label="Chaos",
         requirements=("Noodle Extensions",),
         suggestions=("Chroma",),
-        notes=[ColorNote(1.0, 1, 0, 0, 1), ColorNote(1.5, 2, 1, 1, 8, angle=45, uninteractable=True)],
-        bombs=[BombNote(2.0, 0, 2)],
+        notes=[
+            model.ColorNote(1.0, 1, 0, 0, 1),
+            model.ColorNote(1.5, 2, 1, 1, 8, angle=45, uninteractable=True),
+        ],
+        bombs=[model.BombNote(2.0, 0, 2)],
         obstacles=[
-            Obstacle(3.0, 2.0, 0, 0, 1, 5),
-            Obstacle(4.0, 1.0, 0, 2, 4, 3),
-            Obstacle(5.0, 0.5, 3, 1, 1, 2),
+            model.Obstacle(3.0, 2.0, 0, 0, 1, 5),
+            model.Obstacle(4.0, 1.0, 0, 2, 4, 3),
+            model.Obstacle(5.0, 0.5, 3, 1, 1, 2),
         ],
-        arcs=[Arc(0, 6.0, 1, 0, 1, 1.0, 7.0, 2, 2, 0, 0.5, mid_anchor=1)],
-        chains=[Chain(1, 8.0, 2, 0, 1, 8.5, 2, 2, 5, squish=0.8)],
+        arcs=[model.Arc(0, 6.0, 1, 0, 1, 1.0, 7.0, 2, 2, 0, 0.5, mid_anchor=1)],
+        chains=[model.Chain(1, 8.0, 2, 0, 1, 8.5, 2, 2, 5, squish=0.8)],
         events=[
-            LightEvent(0.0, 1, 3, 1.0),
-            LightEvent(0.5, 4, 1, 0.5, color=(1.0, 0.0, 0.5), light_id=(3,)),
-            LightEvent(0.75, 2, 5, 1.0, color=(0.1, 0.2, 0.3, 0.4), light_id=(1, 2)),
+            model.LightEvent(0.0, 1, 3, 1.0),
+            model.LightEvent(0.5, 4, 1, 0.5, color=(1.0, 0.0, 0.5), light_id=(3,)),
+            model.LightEvent(0.75, 2, 5, 1.0, color=(0.1, 0.2, 0.3, 0.4), light_id=(1, 2)),
         ],
-        boosts=[BoostEvent(1.0, True), BoostEvent(9.0, False)],
-        bpm_changes=[BpmChange(4.0, 240.0)],
-        rotations=[RotationEvent(2.0, True, 15.0), RotationEvent(3.0, False, -45.0)],
-        fake_notes=[ColorNote(1.25, 0, 0, 0, 0)],
-        fake_bombs=[BombNote(2.25, 3, 0)],
-        fake_obstacles=[Obstacle(6.0, 1.0, 0, 0, 1, 5)],
-        fake_chains=[Chain(0, 9.0, 1, 1, 1, 9.5, 1, 2, 3)],
+        boosts=[model.BoostEvent(1.0, True), model.BoostEvent(9.0, False)],
+        bpm_changes=[model.BpmChange(4.0, 240.0)],
+        rotations=[model.RotationEvent(2.0, True, 15.0), model.RotationEvent(3.0, False, -45.0)],
+        fake_notes=[model.ColorNote(1.25, 0, 0, 0, 0)],
+        fake_bombs=[model.BombNote(2.25, 3, 0)],
+        fake_obstacles=[model.Obstacle(6.0, 1.0, 0, 0, 1, 5)],
+        fake_chains=[model.Chain(0, 9.0, 1, 1, 1, 9.5, 1, 2, 3)],
         light_box_groups={"lightColorEventBoxGroups": [BOX]},
         use_normal_events_as_compatible=True,
     )
-    hard = Difficulty(
+    hard = model.Difficulty(
         "Standard",
         "Hard",
         5,
         "h.dat",
         njs=10.0,
-        notes=[ColorNote(0.0, 0, 0, 0, 1)],
-        bpm_changes=[BpmChange(4.0, 240.0)],
+        notes=[model.ColorNote(0.0, 0, 0, 0, 1)],
+        bpm_changes=[model.BpmChange(4.0, 240.0)],
     )
-    return BeatMap(
+    return model.BeatMap(
         info_version="2.1.0",
         title="Song",
         artist="Artist",
@@ -183,13 +173,13 @@ def test_v3_has_exact_values() -> None:
 def test_v3_types_and_bad_numbers() -> None:
     beatmap = full_map()
     diff = beatmap.difficulties[1]
-    diff.notes = [ColorNote(2, 1.0, 0, 0, 1)]  # an int beat and a float line index
+    diff.notes = [model.ColorNote(2, 1.0, 0, 0, 1)]  # an int beat and a float line index
     note = difficulty_to_v3(beatmap, diff)["colorNotes"][0]
     assert type(note["b"]) is float and type(note["x"]) is int
-    diff.notes = [ColorNote(float("nan"), 1, 0, 0, 1)]
+    diff.notes = [model.ColorNote(float("nan"), 1, 0, 0, 1)]
     with pytest.raises(InvalidValueError, match=r"Standard/Hard colorNotes\[0\]"):
         difficulty_to_v3(beatmap, diff)
-    diff.notes = [ColorNote(1.0, 1.5, 0, 0, 1)]
+    diff.notes = [model.ColorNote(1.0, 1.5, 0, 0, 1)]
     with pytest.raises(InvalidValueError, match="integer"):
         difficulty_to_v3(beatmap, diff)
 
@@ -199,12 +189,12 @@ def test_bpm_events_follow_the_timing() -> None:
     plain = beatmap.difficulties[1]
     plain.bpm_changes = []
     assert difficulty_to_v3(beatmap, plain)["bpmEvents"] == []  # constant at the Info BPM
-    plain.bpm_changes = [BpmChange(0.0, 120.0)]
+    plain.bpm_changes = [model.BpmChange(0.0, 120.0)]
     assert difficulty_to_v3(beatmap, plain)["bpmEvents"] == []
     # v4-style: the tempo lives in AudioData regions (120 BPM for 8 beats, then 60 BPM).
     plain.bpm_changes = []
     beatmap.song_frequency = 1000
-    beatmap.bpm_regions = [BpmRegion(0, 4000, 0.0, 8.0), BpmRegion(4000, 12000, 8.0, 16.0)]
+    beatmap.bpm_regions = [model.BpmRegion(0, 4000, 0.0, 8.0), model.BpmRegion(4000, 12000, 8.0, 16.0)]
     assert difficulty_to_v3(beatmap, plain)["bpmEvents"] == [{"b": 0.0, "m": 120.0}, {"b": 8.0, "m": 60.0}]
 
 
@@ -365,7 +355,7 @@ def _non_empty_groups(groups: dict) -> dict:
 
 
 def assert_same_objects(
-    before: BeatMap, after: BeatMap, *, boxes: bool = True, seconds_tol: float = 1e-6
+    before: model.BeatMap, after: model.BeatMap, *, boxes: bool = True, seconds_tol: float = 1e-6
 ) -> None:
     """Every object list equal field by field, difficulty metadata kept, seconds equal at every beat used."""
     assert sorted(d.key for d in after.difficulties) == sorted(d.key for d in before.difficulties)
@@ -388,7 +378,7 @@ def assert_same_objects(
         assert worst <= seconds_tol, f"{a.key}: seconds differ by {worst:.3g} s"
 
 
-def _lossy_v2(beatmap: BeatMap) -> BeatMap:
+def _lossy_v2(beatmap: model.BeatMap) -> model.BeatMap:
     """What a v2 file can hold: no chains, no note angles, no v3 lighting flags."""
     diffs = [
         dataclasses.replace(
@@ -404,7 +394,7 @@ def _lossy_v2(beatmap: BeatMap) -> BeatMap:
     return dataclasses.replace(beatmap, difficulties=diffs)
 
 
-def _v4_seconds_tol(beatmap: BeatMap) -> float:
+def _v4_seconds_tol(beatmap: model.BeatMap) -> float:
     # v4 BPM regions start on whole samples: times agree to within half a sample.
     return 0.5 / (beatmap.song_frequency or 44100) + 1e-9
 
