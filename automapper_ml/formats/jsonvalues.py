@@ -187,28 +187,22 @@ class ObjectReader:
             raise InvalidValueError(f"{self._where(key)} is {value!r} (must be a finite number)")
         return value
 
-    def beat(self, key: str, default: float = 0.0) -> float:
-        """A time in beats: finite, |beat| <= MAX_ABS_BEAT, kept exactly as written."""
-        value = float(self._number(key, default))
-        if abs(value) > MAX_ABS_BEAT:
-            raise InvalidValueError(
-                f"{self._where(key)} = {value:g} is not a plausible beat (|beat| > {MAX_ABS_BEAT:g})"
-            )
-        return value
-
-    def duration(self, key: str, default: float = 0.0) -> float:
-        value = float(self._number(key, default))
-        if abs(value) > MAX_DURATION:
-            raise InvalidValueError(
-                f"{self._where(key)} = {value:g} is not a plausible duration (> {MAX_DURATION:g} beats)"
-            )
-        return value
-
-    def number(self, key: str, default: float = 0.0, limit: float = MAX_ABS_FLOAT) -> float:
+    def _within(self, key: str, default: float, limit: float, problem: str) -> float:
+        """The number at `key` as a float; beyond +-`limit` an InvalidValueError saying `problem`."""
         value = float(self._number(key, default))
         if abs(value) > limit:
-            raise InvalidValueError(f"{self._where(key)} = {value:g} is out of range (|value| > {limit:g})")
+            raise InvalidValueError(f"{self._where(key)} = {value:g} {problem.format(limit=limit)}")
         return value
+
+    def beat(self, key: str, default: float = 0.0) -> float:
+        """A time in beats: finite, |beat| <= MAX_ABS_BEAT, kept exactly as written."""
+        return self._within(key, default, MAX_ABS_BEAT, "is not a plausible beat (|beat| > {limit:g})")
+
+    def duration(self, key: str, default: float = 0.0) -> float:
+        return self._within(key, default, MAX_DURATION, "is not a plausible duration (> {limit:g} beats)")
+
+    def number(self, key: str, default: float = 0.0, limit: float = MAX_ABS_FLOAT) -> float:
+        return self._within(key, default, limit, "is out of range (|value| > {limit:g})")
 
     def integer(self, key: str, default: int = 0) -> int:
         value = self._number(key, default)

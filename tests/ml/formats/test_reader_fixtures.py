@@ -19,6 +19,25 @@ from tests.conftest import BEATSABER_FIXTURES, fixture_params
 PARAMS = fixture_params()
 # The object_counts entries compared with counts taken from the raw JSON.
 COUNTED = ("notes", "bombs", "walls", "arcs", "chains", "events", "boosts", "bpm_changes", "fake_objects")
+# count name -> the raw JSON array holding those objects, per format (v4 events are in the lightshow file).
+V3_ARRAYS = {
+    "notes": "colorNotes",
+    "bombs": "bombNotes",
+    "walls": "obstacles",
+    "arcs": "sliders",
+    "chains": "burstSliders",
+    "events": "basicBeatmapEvents",
+    "boosts": "colorBoostBeatmapEvents",
+    "bpm_changes": "bpmEvents",
+}
+V4_BEATMAP_ARRAYS = {
+    "notes": "colorNotes",
+    "bombs": "bombNotes",
+    "walls": "obstacles",
+    "arcs": "arcs",
+    "chains": "chains",
+}
+V4_LIGHTSHOW_ARRAYS = {"events": "basicEvents", "boosts": "colorBoostEvents"}
 
 
 @functools.cache
@@ -67,35 +86,20 @@ def _expected_counts_v2(raw: dict) -> dict[str, int]:
     }
 
 
+def _lengths(raw: dict, arrays: dict[str, str]) -> dict[str, int]:
+    """count name -> how many elements the raw JSON array it names holds."""
+    return {count: len(raw.get(array, [])) for count, array in arrays.items()}
+
+
 def _expected_counts_v3(raw: dict) -> dict[str, int]:
     cd = raw.get("customData") or {}
     fakes = ("fakeColorNotes", "fakeBombNotes", "fakeObstacles", "fakeBurstSliders")
-    return {
-        "notes": len(raw.get("colorNotes", [])),
-        "bombs": len(raw.get("bombNotes", [])),
-        "walls": len(raw.get("obstacles", [])),
-        "arcs": len(raw.get("sliders", [])),
-        "chains": len(raw.get("burstSliders", [])),
-        "events": len(raw.get("basicBeatmapEvents", [])),
-        "boosts": len(raw.get("colorBoostBeatmapEvents", [])),
-        "bpm_changes": len(raw.get("bpmEvents", [])),
-        "fake_objects": sum(len(cd.get(k) or []) for k in fakes),
-    }
+    return {**_lengths(raw, V3_ARRAYS), "fake_objects": sum(len(cd.get(k) or []) for k in fakes)}
 
 
 def _expected_counts_v4(raw: dict, lightshow: dict | None) -> dict[str, int]:
-    ls = lightshow or {}
-    return {
-        "notes": len(raw.get("colorNotes", [])),
-        "bombs": len(raw.get("bombNotes", [])),
-        "walls": len(raw.get("obstacles", [])),
-        "arcs": len(raw.get("arcs", [])),
-        "chains": len(raw.get("chains", [])),
-        "events": len(ls.get("basicEvents", [])),
-        "boosts": len(ls.get("colorBoostEvents", [])),
-        "bpm_changes": 0,
-        "fake_objects": 0,
-    }
+    lights = _lengths(lightshow or {}, V4_LIGHTSHOW_ARRAYS)
+    return {**_lengths(raw, V4_BEATMAP_ARRAYS), **lights, "bpm_changes": 0, "fake_objects": 0}
 
 
 def _counts(diff) -> dict[str, int]:
