@@ -48,7 +48,7 @@ def modules(repo: Path = REPO) -> dict[str, Path]:
 def layer(module: str) -> str:
     """automapper_ml.<layer>...; top-level modules are their own layer (tokenizer_lights is tokenizer's)."""
     name = module.split(".")[1] if "." in module else ""
-    return "tokenizer" if name == "tokenizer_lights" else name
+    return "tokenizer" if name in ("tokenizer_lights", "tokenizer_osu") else name
 
 
 @cache
