@@ -45,26 +45,47 @@ def split_songs(index: pl.DataFrame, split: str) -> int:
     return int(index.filter(pl.col("split") == split)["song_id"].n_unique())
 
 
+def _split_task(
+    model: Any,
+    task_cls: type,
+    config_cls: type,
+    error: type,
+    index: pl.DataFrame,
+    root: Path,
+    checkpoint: Path,
+    split: str,
+) -> Any:
+    """The stage's training task over `split` alone, with the task config saved in the checkpoint;
+    None when the split has no rows for it (`error`, the task's data error)."""
+    try:
+        tc = _task_config(config_cls, _saved_task(checkpoint))
+        return task_cls(index, root, model.config, tc, train_split=split, val_split=split)
+    except error:
+        return None
+
+
+def _no_items(prefix: str, names: tuple[str, ...]) -> dict[str, float]:
+    """NaN figures and 0 items: what a split without rows scores."""
+    return {**{f"{prefix}_{n}": NAN for n in names}, f"{prefix}_test_items": 0.0}
+
+
 def onset_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split: str = "test") -> dict:
     """onset_f1, onset_precision, onset_recall, onset_threshold, onset_test_items."""
     from automapper_ml.models.onset import load_onset_model
     from automapper_ml.training.onset_task import OnsetDataError, OnsetTask, OnsetTaskConfig
 
     model, threshold = load_onset_model(checkpoint)
-    out = {"onset_threshold": threshold, "onset_test_items": 0.0}
-    try:
-        tc = _task_config(OnsetTaskConfig, _saved_task(checkpoint))
-        task = OnsetTask(index, root, model.config, tc, train_split=split, val_split=split)
-    except OnsetDataError:
-        return {**out, "onset_f1": NAN, "onset_precision": NAN, "onset_recall": NAN}
+    task = _split_task(model, OnsetTask, OnsetTaskConfig, OnsetDataError, index, root, checkpoint, split)
+    if task is None:
+        return {"onset_threshold": threshold, **_no_items("onset", ("f1", "precision", "recall"))}
     curves = task.curves(model, task.val_data)
     score = task.score(curves, threshold)
     return {
-        **out,
+        "onset_threshold": threshold,
+        "onset_test_items": float(len(curves)),
         "onset_f1": score.f1,
         "onset_precision": score.precision,
         "onset_recall": score.recall,
-        "onset_test_items": float(len(curves)),
     }
 
 
@@ -74,10 +95,10 @@ def sequence_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, sp
     from automapper_ml.training.sequence_task import SequenceDataError, SequenceTask, SequenceTaskConfig
 
     model = load_sequence_model(checkpoint)
-    try:
-        tc = _task_config(SequenceTaskConfig, _saved_task(checkpoint))
-        task = SequenceTask(index, root, model.config, tc, train_split=split, val_split=split)
-    except SequenceDataError:
+    task = _split_task(
+        model, SequenceTask, SequenceTaskConfig, SequenceDataError, index, root, checkpoint, split
+    )
+    if task is None:
         return {"token_accuracy": NAN, "eos_accuracy": NAN, "group_accuracy": NAN,
                 "sequence_loss": NAN, "sequence_test_items": 0.0}  # fmt: skip
     m = task.validate(model, model.head.weight.device)
@@ -96,15 +117,11 @@ def lighting_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, sp
     from automapper_ml.training.lighting_task import LightingDataError, LightingTask, LightingTaskConfig
 
     model = load_lighting_model(checkpoint)
-    try:
-        tc = _task_config(LightingTaskConfig, _saved_task(checkpoint))
-        task = LightingTask(index, root, model.config, tc, train_split=split, val_split=split)
-    except LightingDataError:
-        return {"lighting_token_accuracy": NAN, "lighting_group_accuracy": NAN,
-                "lighting_loss": NAN, "lighting_test_items": 0.0}  # fmt: skip
-    if not task.val_pairs:
-        return {"lighting_token_accuracy": NAN, "lighting_group_accuracy": NAN,
-                "lighting_loss": NAN, "lighting_test_items": 0.0}  # fmt: skip
+    task = _split_task(
+        model, LightingTask, LightingTaskConfig, LightingDataError, index, root, checkpoint, split
+    )
+    if task is None or not task.val_pairs:
+        return _no_items("lighting", ("token_accuracy", "group_accuracy", "loss"))
     m = task.validate(model, "cpu")
     return {
         "lighting_token_accuracy": float(m["token_accuracy"]),
