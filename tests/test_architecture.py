@@ -46,9 +46,10 @@ def modules(repo: Path = REPO) -> dict[str, Path]:
 
 
 def layer(module: str) -> str:
-    """automapper_ml.<layer>...; top-level modules are their own layer (tokenizer_lights is tokenizer's)."""
+    """automapper_ml.<layer>...; top-level modules are their own layer, except that every tokenizer*
+    module (tokenizer_common, tokenizer_lights, tokenizer_osu) is the tokenizer's."""
     name = module.split(".")[1] if "." in module else ""
-    return "tokenizer" if name in ("tokenizer_lights", "tokenizer_osu") else name
+    return "tokenizer" if name.startswith("tokenizer") else name
 
 
 @cache
