@@ -25,14 +25,7 @@ from automapper_ml.tokenizer import (
 
 CFG = replace(SequenceConfig.preset("tiny"), audio_window=128, dropout=0.0)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matrices: a second thread only adds contention (and the box is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_module")  # tests/ml/conftest.py: tiny matrices
 
 
 @pytest.fixture(scope="module")

@@ -38,14 +38,7 @@ from automapper_ml.tokenizer import (
 FPS = 22050 / 256
 ID = {n: i for i, n in enumerate(LIGHT_VOCAB)}
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These ops are tiny: on a busy 2-core machine intra-op threads spin and make them 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/ml/conftest.py: the ops are tiny
 
 
 def _model(seed: int = 0) -> LightingModel:

@@ -16,30 +16,13 @@ from automapper_ml.training.onset_task import (
     OnsetDataError,
     OnsetTask,
     OnsetTaskConfig,
-    index_zips,
 )
-from tests.ml.data.mapzips import make_map_zip
 
 TINY = OnsetConfig(channels=16, tcn_blocks=3, transformer_layers=1, heads=2, window=256)
 PLAIN = OnsetTaskConfig(augment=False)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a busy 2-core runner OpenMP's spinning makes 2 threads ~8x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """Three 20 s click maps (Expert + Hard each): m0 validates, m1 and m2 train."""
-    root = tmp_path_factory.mktemp("onset_data")
-    zips = [make_map_zip(root / "raw" / f"m{i}.zip", seed=i) for i in range(3)]
-    index = index_zips(zips, root, splits={"m0": "val", "m1": "train", "m2": "train"})
-    return root, index
+# one torch thread for the module (tests/ml/conftest.py); `corpus` is tests/ml/training/conftest.py's
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def test_index_rows_and_relative_paths(corpus):

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from automapper_ml.models.checkpoint import load_checkpoint
 from automapper_ml.models.onset import OnsetConfig, load_onset_model
 from automapper_ml.training.loop import TrainConfig
 from automapper_ml.training.onset import train_onset_model
-from automapper_ml.training.onset_task import OnsetTaskConfig, index_zips
+from automapper_ml.training.onset_task import OnsetTaskConfig
 from automapper_ml.training.wandb_logger import WandbLogger
-from tests.ml.data.mapzips import make_map_zip
+from tests.ml.training.clicks import click_corpus
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/ml/conftest.py
 
 
 def test_train_onset_model_end_to_end(tmp_path):
-    zips = [make_map_zip(tmp_path / "raw" / f"m{i}.zip", seed=i) for i in range(2)]
-    index = index_zips(zips, tmp_path, splits={"m0": "val", "m1": "train"})
+    index = click_corpus(tmp_path, 2)  # m0 validates, m1 trains
     index_path = tmp_path / "features" / "frame_index.parquet"
     index.write_parquet(index_path)
     config = OnsetConfig(channels=16, tcn_blocks=3, transformer_layers=1, heads=2, window=256)

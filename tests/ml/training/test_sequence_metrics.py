@@ -14,7 +14,6 @@ from automapper_ml.evaluation.quality import quality_report
 from automapper_ml.formats.model import Arc, ColorNote
 from automapper_ml.models.sequence import SequenceConfig, SequenceModel
 from automapper_ml.tokenizer import DBEATS0, DFRAC0, EOS, NOTE_L, DecodedNotes, NoteGroup, decode_notes
-from automapper_ml.training.onset_task import index_zips
 from automapper_ml.training.sequence_metrics import (
     aggregate_metrics,
     evaluate_generation,
@@ -23,7 +22,7 @@ from automapper_ml.training.sequence_metrics import (
     timing_prefix,
 )
 from automapper_ml.training.sequence_task import SequenceData
-from tests.ml.data.mapzips import make_map_zip
+from tests.ml.training.clicks import click_corpus
 
 CFG = replace(SequenceConfig.preset("tiny"), audio_window=256, d_model=32, heads=2, max_context_tokens=40)
 
@@ -67,9 +66,9 @@ def test_timing_prefix():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
+    """Two click maps (m0 validates, m1 trains): fewer than conftest's corpus."""
     root = tmp_path_factory.mktemp("sequence_metrics")
-    zips = [make_map_zip(root / "raw" / f"m{i}.zip", seed=i) for i in range(2)]
-    return root, index_zips(zips, root, splits={"m0": "val", "m1": "train"})
+    return root, click_corpus(root, 2)
 
 
 def test_evaluate_generation_at_human_onsets(corpus):

@@ -14,34 +14,17 @@ import torch
 from automapper_ml.models.sequence import SequenceConfig, build_context
 from automapper_ml.tokenizer import BOS, EOS, PAD
 from automapper_ml.training.loop import TrainConfig, train
-from automapper_ml.training.onset_task import index_zips
 from automapper_ml.training.sequence_task import (
     SequenceData,
     SequenceDataError,
     SequenceTask,
     SequenceTaskConfig,
 )
-from tests.ml.data.mapzips import make_map_zip
 
 CFG = replace(SequenceConfig.preset("tiny"), audio_window=256, d_model=32, heads=2, max_context_tokens=40)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two intra-op threads on a loaded 2-core box are ~20x slower than one (measured): use one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """Three 20 s click maps (Expert + Hard each): m0 validates, m1 and m2 train."""
-    root = tmp_path_factory.mktemp("sequence_data")
-    zips = [make_map_zip(root / "raw" / f"m{i}.zip", seed=i) for i in range(3)]
-    index = index_zips(zips, root, splits={"m0": "val", "m1": "train", "m2": "train"})
-    return root, index
+# one torch thread per test (tests/ml/conftest.py); `corpus` is tests/ml/training/conftest.py's
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_flat_arrays_hold_every_group(corpus):

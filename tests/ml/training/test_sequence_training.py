@@ -13,7 +13,6 @@ from automapper_ml.models.checkpoint import load_checkpoint
 from automapper_ml.models.sequence import SequenceConfig
 from automapper_ml.tokenizer import TOKENIZER_VERSION
 from automapper_ml.training.loop import TrainConfig, save_checkpoint
-from automapper_ml.training.onset_task import index_zips
 from automapper_ml.training.sequence import (
     DEFAULT_CONFIG,
     load_sequence_model,
@@ -22,7 +21,6 @@ from automapper_ml.training.sequence import (
     train_sequence_model,
 )
 from automapper_ml.training.sequence_task import SequenceTaskConfig
-from tests.ml.data.mapzips import make_map_zip
 
 CFG = replace(SequenceConfig.preset("tiny"), audio_window=256, d_model=32, heads=2, max_context_tokens=40)
 
@@ -49,14 +47,7 @@ def test_presets_come_from_the_toml(tmp_path):
         sequence_config_hash(copy)
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sequence_training")
-    zips = [make_map_zip(root / "raw" / f"m{i}.zip", seed=i) for i in range(3)]
-    return root, index_zips(zips, root, splits={"m0": "val", "m1": "train", "m2": "train"})
-
-
-def test_train_load_and_errors(corpus, tmp_path):
+def test_train_load_and_errors(corpus, tmp_path):  # corpus: tests/ml/training/conftest.py
     root, index = corpus
     before = torch.get_num_threads()
     torch.set_num_threads(1)
