@@ -13,21 +13,7 @@ from automapper_ml.formats.errors import MapError
 from automapper_ml.formats.reader import load_map
 from automapper_ml.synth import BROKEN_KINDS
 from automapper_ml.synth.broken import BOMB_BYTES
-
-# kinds the reader itself must refuse, with the error code it gives
-READER_CODES = {
-    "zip_slip": {"zip_slip"},
-    "absolute_path": {"absolute_path"},
-    "symlink": {"symlink"},
-    "zip_bomb": {"zip_bomb", "too_large"},
-    "truncated_zip": {"truncated", "corrupt", "not_a_zip"},
-    "not_a_zip": {"not_a_zip"},
-    "bad_json": {"bad_json"},
-    "missing_difficulty": {"missing_difficulty_file"},
-    "missing_info": {"missing_info"},
-    "unknown_version": {"unsupported_version"},
-    "nan_value": {"invalid_value"},
-}
+from tests.ml.synth.expectations import READER_CODES
 
 
 def _by_kind(demo):

@@ -10,32 +10,7 @@ from automapper_ml.data import rawzips
 from automapper_ml.data.blacklist import build_blacklist, trainable
 from automapper_ml.data.ingest_config import BlacklistRules
 from automapper_ml.data.manifest import build_manifest
-
-# broken kind -> blacklist rule(s) it must trip
-EXPECTED_RULES = {
-    "zip_slip": {"zip_slip"},
-    "absolute_path": {"absolute_path"},
-    "symlink": {"symlink"},
-    "zip_bomb": {"zip_bomb", "too_large"},
-    "truncated_zip": {"truncated", "corrupt"},
-    "not_a_zip": {"not_a_zip"},
-    "bad_json": {"bad_json"},
-    "missing_difficulty": {"missing_difficulty_file"},
-    "missing_info": {"missing_info"},
-    "unknown_version": {"unsupported_version"},
-    "nan_value": {"invalid_value"},
-    "long_wall": {"objects_past_end"},
-    "no_expert": {"no_standard_expert"},
-    "short_song": {"song_too_short"},
-    "few_notes": {"too_few_notes"},
-    "too_dense": {"too_dense"},
-    "wall_heavy": {"wall_heavy"},
-    "noodle_only": {"excluded_category"},
-    "mapping_extensions": {"excluded_category"},
-    "vivify": {"excluded_category"},
-    "ai_map": {"ai_made"},
-    "bad_audio": {"undecodable_audio"},
-}
+from tests.ml.synth.expectations import EXPECTED_RULES
 
 
 @pytest.fixture(scope="module")
