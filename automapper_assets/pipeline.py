@@ -39,6 +39,7 @@ from automapper_assets.launcher import InProcessLauncher, Stopped
 from automapper_assets.profile import PROFILE_ENV
 from automapper_assets.runs import home_lock, recover_dead_runs
 from automapper_assets.staleness import FRESH, make_resolver, partitions_of
+from automapper_ml.paths import restored_env
 from automapper_ml.training.profiles import load_profile, profile_names
 
 PIPELINE_GROUPS = ("ingest", "features", "training", "evaluation")
@@ -176,8 +177,7 @@ def run_pipeline(
     `raw_dir` and `profile` hold for this call only (the environment is restored afterwards).
     Raises HomeBusy when another main job holds `home`, Stopped on SIGTERM/SIGINT."""
     os.environ["AUTOMAPPER_HOME"] = str(home)  # the paths resource reads it at run time
-    saved = {k: os.environ.get(k) for k in (RAW_ENV, PROFILE_ENV)}
-    try:
+    with restored_env(RAW_ENV, PROFILE_ENV):
         if raw_dir is not None:
             raw_dir = Path(raw_dir).expanduser().resolve()
             os.environ[RAW_ENV] = str(raw_dir)
@@ -186,12 +186,6 @@ def run_pipeline(
             os.environ[PROFILE_ENV] = profile  # read once when the definitions load (their code versions)
         with home_lock(home):
             return _run(home, groups, log, demo_config, raw_dir, profile)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _run(

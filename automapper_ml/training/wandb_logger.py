@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from automapper_ml.paths import restored_env
+
 MODES = ("offline", "online", "disabled")
 
 
@@ -38,16 +40,9 @@ def mode_from_env(default: str = "offline") -> str:
 
 @contextmanager
 def _env(values: Mapping[str, str]) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
+    with restored_env(*values):
+        os.environ.update(values)
         yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 class WandbLogger:

@@ -9,18 +9,13 @@ workers on other machines write events to the same instance.
 from pathlib import Path
 
 import dagster as dg
-import yaml
 from dagster_celery import celery_executor
 
-from automapper_assets.definitions import defs as local_defs
+from automapper_assets.definitions import with_executor
 
 EXECUTOR_CONFIG = Path(__file__).with_name("executor.yaml")
 
 
-def executor() -> dg.ExecutorDefinition:
-    return celery_executor.configured(yaml.safe_load(EXECUTOR_CONFIG.read_text()), name="celery_steps")
-
-
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions.merge(local_defs(), dg.Definitions(executor=executor()))
+    return with_executor(celery_executor, EXECUTOR_CONFIG, "celery_steps")

@@ -10,18 +10,13 @@ the training assets' op tags, so nothing else changes between the laptop and the
 from pathlib import Path
 
 import dagster as dg
-import yaml
 from dagster_k8s import k8s_job_executor
 
-from automapper_assets.definitions import defs as local_defs
+from automapper_assets.definitions import with_executor
 
 EXECUTOR_CONFIG = Path(__file__).with_name("executor.yaml")
 
 
-def executor() -> dg.ExecutorDefinition:
-    return k8s_job_executor.configured(yaml.safe_load(EXECUTOR_CONFIG.read_text()), name="k8s_steps")
-
-
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions.merge(local_defs(), dg.Definitions(executor=executor()))
+    return with_executor(k8s_job_executor, EXECUTOR_CONFIG, "k8s_steps")

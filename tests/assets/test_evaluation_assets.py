@@ -45,7 +45,9 @@ def _train_models(home: Path) -> None:
     from dataclasses import replace
 
     task = replace(lighting.task, epoch_scale=0.05, max_val_steps=200)
-    results["lighting"] = train_lighting_model(index, home, runs / "lighting", lighting.model, train, task_config=task)
+    results["lighting"] = train_lighting_model(
+        index, home, runs / "lighting", lighting.model, train, task_config=task
+    )
     for stage, result in results.items():
         assert result.best_path is not None, stage
         (home / "models" / stage).mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,9 @@ SMOKE = {
     "sequence": "[preset.smoke]"
     + SMOKE_TRAIN
     + "[preset.smoke.task]\nepoch_scale = 0.05\nval_max_samples = 64\neval_songs = 1\n",
-    "lighting": "[preset.smoke]" + SMOKE_TRAIN + "[preset.smoke.task]\nepoch_scale = 0.05\nmax_val_steps = 200\n",
+    "lighting": "[preset.smoke]"
+    + SMOKE_TRAIN
+    + "[preset.smoke.task]\nepoch_scale = 0.05\nmax_val_steps = 200\n",
 }
 
 

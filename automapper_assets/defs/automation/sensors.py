@@ -13,6 +13,7 @@ import json
 
 import dagster as dg
 
+from automapper_assets import runs
 from automapper_assets.defs.automation.layers import (
     MAX_ROUNDS,
     ROUND_TAG,
@@ -28,13 +29,7 @@ from automapper_assets.staleness import FRESH, make_resolver
 
 RAW_KEY = dg.AssetKey("raw_map_zips")
 OBSERVATION_PAGE = 1000
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, *runs.IN_FLIGHT]  # a queued run is in flight here too
 
 
 def sharded_children(source, parent: dg.AssetKey = RAW_KEY) -> list[dg.AssetKey]:

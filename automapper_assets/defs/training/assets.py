@@ -7,6 +7,7 @@ best checkpoint is then copied to models/<stage>/best.pt (atomically) for the ge
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,16 @@ TRAINING_ASSET = {
     "op_tags": GPU_OP_TAGS,
     "retry_policy": TRAINING_RETRY,
 }
+
+
+def training_asset(deps: list[str], code_version: str) -> Callable:
+    """@dg.asset of a stage checkpoint: TRAINING_ASSET, and the pool's file lock held while it trains
+    (runs.holds_pool: Dagster's own pool claim is not atomic on sqlite)."""
+
+    def wrap(fn: Callable) -> dg.AssetsDefinition:
+        return dg.asset(deps=deps, code_version=code_version, **TRAINING_ASSET)(holds_pool(GPU_POOL)(fn))
+
+    return wrap
 
 
 class TrainingRunConfig(dg.Config):
@@ -72,6 +83,26 @@ class StageRun:
     out: Path  # this run's resumable folder (run_dir)
     extra: dict[str, str]  # stored in every checkpoint: frame index and tokenizer versions, preset
     init: Any  # warm-start weights or None
+
+    def train(
+        self, trainer: Callable, preset: Any, config: TrainingRunConfig, log: Callable, **stage_options: Any
+    ) -> Any:
+        """`trainer` (a train_<stage>_model) on this run's index and folder with the preset's model,
+        task and training configs (the run config's time budget on top), the checkpoint extras and
+        the warm-start weights; `stage_options` are the stage's own keywords (onset: wandb; sequence:
+        decoding)."""
+        return trainer(
+            self.index_path,
+            self.root,
+            self.out,
+            preset.model,
+            with_budget(preset.train, config),
+            task_config=preset.task,
+            extra_state=self.extra,
+            log=log,
+            init_weights=self.init,
+            **stage_options,
+        )
 
 
 def start_stage(
@@ -122,12 +153,7 @@ def result_metadata(
     }
 
 
-@dg.asset(
-    deps=["audio_features", "frame_index"],
-    **TRAINING_ASSET,
-    code_version=ONSET_CODE_VERSION,
-)
-@holds_pool(GPU_POOL)
+@training_asset(["audio_features", "frame_index"], ONSET_CODE_VERSION)
 def onset_model(
     context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
@@ -141,18 +167,7 @@ def onset_model(
     # peak picking inside them (automapper_ml.generation.density)
     run.extra["density"] = index_targets(frame_index_state(run.root)[1]).to_dict()
     with wandb.logger(run.root, name=f"onset-{context.run_id[:8]}", group="onset") as logger:
-        result = train_onset_model(
-            run.index_path,
-            run.root,
-            run.out,
-            preset.model,
-            with_budget(preset.train, config),
-            task_config=preset.task,
-            extra_state=run.extra,
-            log=context.log.info,
-            wandb=logger,
-            init_weights=run.init,
-        )
+        result = run.train(train_onset_model, preset, config, context.log.info, wandb=logger)
     best = publish(result.best_path, run.stage_dir / "best.pt")
     m = result.metrics
     specific = {
@@ -175,12 +190,7 @@ LIGHTING_CODE_VERSION = stage_code_version(
 )
 
 
-@dg.asset(
-    deps=["audio_features", "map_tokens", "frame_index"],
-    **TRAINING_ASSET,
-    code_version=SEQUENCE_CODE_VERSION,
-)
-@holds_pool(GPU_POOL)
+@training_asset(["audio_features", "map_tokens", "frame_index"], SEQUENCE_CODE_VERSION)
 def sequence_model(
     context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
@@ -190,18 +200,7 @@ def sequence_model(
     preset = load_sequence_preset(config.preset or PROFILE.sequence)
     run = start_stage(context, config, paths, "sequence", SEQUENCE_CODE_VERSION, preset.name)
     train_config = with_budget(preset.train, config)
-    result = train_sequence_model(
-        run.index_path,
-        run.root,
-        run.out,
-        preset.model,
-        train_config,
-        task_config=preset.task,
-        decoding=preset.decoding,
-        extra_state=run.extra,
-        log=context.log.info,
-        init_weights=run.init,
-    )
+    result = run.train(train_sequence_model, preset, config, context.log.info, decoding=preset.decoding)
     best = publish(result.best_path, run.stage_dir / "best.pt")
     with wandb.logger(run.root, name=f"sequence-{context.run_id[:8]}", group="sequence") as logger:
         logger.log_config({"model": preset.model.to_dict(), "train": train_config.to_dict(), **run.extra})
@@ -223,12 +222,7 @@ def sequence_model(
     )
 
 
-@dg.asset(
-    deps=["audio_features", "map_tokens", "frame_index"],
-    **TRAINING_ASSET,
-    code_version=LIGHTING_CODE_VERSION,
-)
-@holds_pool(GPU_POOL)
+@training_asset(["audio_features", "map_tokens", "frame_index"], LIGHTING_CODE_VERSION)
 def lighting_model(
     context: dg.AssetExecutionContext, config: TrainingRunConfig, paths: AutomapperPaths, wandb: WandbResource
 ) -> dg.MaterializeResult:
@@ -237,17 +231,7 @@ def lighting_model(
 
     preset = load_lighting_preset(config.preset or PROFILE.lighting)
     run = start_stage(context, config, paths, "lighting", LIGHTING_CODE_VERSION, preset.name)
-    result = train_lighting_model(
-        run.index_path,
-        run.root,
-        run.out,
-        preset.model,
-        with_budget(preset.train, config),
-        task_config=preset.task,
-        extra_state=run.extra,
-        log=context.log.info,
-        init_weights=run.init,
-    )
+    result = run.train(train_lighting_model, preset, config, context.log.info)
     best = publish(result.best_path, run.stage_dir / "best.pt")
     with wandb.logger(run.root, name=f"lighting-{context.run_id[:8]}", group="lighting") as logger:
         for entry in result.history:
