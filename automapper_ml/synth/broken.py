@@ -85,7 +85,19 @@ def write_broken_set(raw: Path, seed: int, kinds: tuple[str, ...] | None = None)
 
 def _base_map(song: Song, seed: int, names: tuple[str, ...] = ("Hard", "Expert")) -> BeatMap:
     rng = np.random.default_rng([seed, 404])
-    diffs = chart_difficulties(song, list(names), rng, {n: ChartOptions() for n in names})
+    return charted_map(song, rng, {n: ChartOptions() for n in names}, mapper="Faulty Mapper")
+
+
+def charted_map(
+    song: Song,
+    rng: np.random.Generator,
+    options: dict[str, ChartOptions],
+    mapper: str,
+    audio_filename: str = "song.egg",
+) -> BeatMap:
+    """A good v2.1-info map of `song`: the Standard difficulties `options` names (easiest first),
+    charted with their options, each with a copy of one light show (no Chroma), all drawn from `rng`."""
+    diffs = chart_difficulties(song, list(options), rng, options)
     events, boosts = light_show(song, rng)
     for d in diffs:
         d.events, d.boosts = copy_events(events), list(boosts)
@@ -93,9 +105,9 @@ def _base_map(song: Song, seed: int, names: tuple[str, ...] = ("Hard", "Expert")
         info_version="2.1.0",
         title=song.title,
         artist=song.artist,
-        mapper="Faulty Mapper",
+        mapper=mapper,
         bpm=song.bpm,
-        audio_filename="song.egg",
+        audio_filename=audio_filename,
         song_frequency=SAMPLE_RATE,
         song_sample_count=int(round(song.seconds * SAMPLE_RATE)),
         difficulties=diffs,

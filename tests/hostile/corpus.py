@@ -33,9 +33,9 @@ import soundfile as sf
 from automapper_ml.formats.model import BeatMap
 from automapper_ml.formats.writer import map_documents
 from automapper_ml.synth.audio import SAMPLE_RATE, encode_ogg, render_song
-from automapper_ml.synth.charting import ChartOptions, chart_difficulties
+from automapper_ml.synth.broken import charted_map
+from automapper_ml.synth.charting import ChartOptions
 from automapper_ml.synth.composition import Song, compose_song
-from automapper_ml.synth.lighting import copy_events, light_show
 from tests.hostile.zips import zip_bytes
 
 BASE_SECONDS = 20.0  # the song most cases share
@@ -184,22 +184,10 @@ def base_map(song: Song, seed: int, characteristic: str = "Standard") -> BeatMap
     """Standard Expert with every object kind (notes, bombs, walls, arcs, chains) and a light show."""
     rng = np.random.default_rng([seed, 14])
     opts = ChartOptions(arcs=True, chains=True, bombs=True, walls=True, arc_share=0.1, chain_share=0.08)
-    diffs = chart_difficulties(song, ["Expert"], rng, {"Expert": opts})
-    events, boosts = light_show(song, rng)
-    for d in diffs:
+    beatmap = charted_map(song, rng, {"Expert": opts}, mapper="Hostile Tester", audio_filename=SONG)
+    for d in beatmap.difficulties:
         d.characteristic = characteristic
-        d.events, d.boosts = copy_events(events), list(boosts)
-    return BeatMap(
-        info_version="2.1.0",
-        title=song.title,
-        artist=song.artist,
-        mapper="Hostile Tester",
-        bpm=song.bpm,
-        audio_filename=SONG,
-        song_frequency=SAMPLE_RATE,
-        song_sample_count=int(round(song.seconds * SAMPLE_RATE)),
-        difficulties=diffs,
-    )
+    return beatmap
 
 
 def map_docs(beatmap: BeatMap, version: str) -> dict[str, Any]:
