@@ -39,8 +39,12 @@ from automapper_ml.formats.model import BeatMap, BoostEvent, Difficulty, LightEv
 __all__ = [
     "BRIGHTNESS_VALUES",
     "DEFAULT_LIGHT_STEP",
+    "LIGHT_BOOST_IDS",
     "LIGHT_BOS",
+    "LIGHT_COLOR_IDS",
     "LIGHT_EOS",
+    "LIGHT_EVENT_TOKENS",
+    "LIGHT_OFFSET_IDS",
     "LIGHT_PAD",
     "LIGHT_TICKS_PER_BEAT",
     "LIGHT_TYPES",
@@ -62,7 +66,9 @@ __all__ = [
     "palette_index",
     "quantize_light_object",
     "quantize_lights",
+    "split_light_events",
     "step_ticks",
+    "truncate_light_group",
 ]
 
 LIGHT_TICKS_PER_BEAT = 48
@@ -112,6 +118,10 @@ LIGHT_VOCAB_SIZE = len(LIGHT_VOCAB)
 _LID = {name: i for i, name in enumerate(LIGHT_VOCAB)}
 LIGHT_PAD, LIGHT_BOS, LIGHT_EOS = _LID["PAD"], _LID["BOS"], _LID["EOS"]  # 0, 1, 2 as in the note vocabulary
 OFFSET0, BOOST_OFF, BOOST_ON = _LID["OFFSET_0"], _LID["BOOST_OFF"], _LID["BOOST_ON"]
+LIGHT_EVENT_TOKENS = 5  # longest light event: OFFSET LTYPE LVALUE BRIGHT COLOR
+LIGHT_OFFSET_IDS = np.arange(OFFSET0, OFFSET0 + MAX_LIGHT_STEP_TICKS)
+LIGHT_COLOR_IDS = np.array([i for i, n in enumerate(LIGHT_VOCAB) if n.startswith("COLOR_")])
+LIGHT_BOOST_IDS = np.array([BOOST_OFF, BOOST_ON])
 LTYPE0, LVALUE0 = _LID[f"LTYPE_{LIGHT_TYPES[0]}"], _LID["LVALUE_0"]
 BRIGHT0, COLOR0 = _LID[f"BRIGHT_{BRIGHTNESS_VALUES[_BRIGHT_TOKENS[0]]:g}"], _LID["COLOR_0"]
 _TYPE_INDEX = {t: i for i, t in enumerate(LIGHT_TYPES)}
@@ -345,6 +355,32 @@ def decode_lights(
 
 
 # ---------------------------------------------------------------------------------- grammar
+
+
+def split_light_events(tokens: Sequence[int]) -> list[list[int]]:
+    """A group's events: token runs starting at an OFFSET (EOS, PAD, BOS and strays dropped)."""
+    events: list[list[int]] = []
+    for t in tokens:
+        t = int(t)
+        if OFFSET0 <= t < OFFSET0 + MAX_LIGHT_STEP_TICKS:
+            events.append([t])
+        elif events and t > LIGHT_EOS and len(events[-1]) < LIGHT_EVENT_TOKENS:
+            events[-1].append(t)
+    return events
+
+
+def truncate_light_group(tokens: Sequence[int], max_tokens: int) -> list[int]:
+    """The group (events + EOS) cut to at most `max_tokens` tokens at an event boundary."""
+    tokens = [int(t) for t in tokens]
+    if len(tokens) <= max_tokens:
+        return tokens
+    kept: list[int] = []
+    for event in split_light_events(tokens):
+        if len(kept) + len(event) + 1 > max_tokens:
+            break
+        kept += event
+    return kept + [LIGHT_EOS]
+
 
 _L_GROUP, _L_OFFSET, _L_TYPE, _L_VALUE, _L_BRIGHT = 0, 1, 2, 3, 4
 

@@ -14,10 +14,6 @@ import torch
 from automapper_ml.generation.options import LightingOptions
 from automapper_ml.generation.sampling import sample_top_p
 from automapper_ml.models.lighting import (
-    BOOST_IDS,
-    COLOR_IDS,
-    EVENT_TOKENS,
-    OFFSET_IDS,
     LightCache,
     LightingConfig,
     LightingModel,
@@ -25,17 +21,21 @@ from automapper_ml.models.lighting import (
     mel_stats,
     note_cells_of,
     note_group_features,
-    split_events,
     step_cells,
-    truncate_group,
 )
 from automapper_ml.models.onset import N_DIFFICULTIES
 from automapper_ml.tokenizer import (
+    LIGHT_BOOST_IDS,
     LIGHT_BOS,
+    LIGHT_COLOR_IDS,
     LIGHT_EOS,
+    LIGHT_EVENT_TOKENS,
+    LIGHT_OFFSET_IDS,
     LightGrammar,
     LightGroup,
     NoteGroup,
+    split_light_events,
+    truncate_light_group,
 )
 
 
@@ -112,10 +112,10 @@ def _generate(
         raise ValueError(f"difficulty must be 0..{N_DIFFICULTIES - 1} or None, got {opts.difficulty}")
     cap = min(opts.max_group_tokens or c.max_group_tokens, c.max_group_tokens)
     keep = np.ones(c.vocab_size, dtype=bool)
-    keep[COLOR_IDS] = opts.chroma
-    keep[BOOST_IDS] = opts.boosts
+    keep[LIGHT_COLOR_IDS] = opts.chroma
+    keep[LIGHT_BOOST_IDS] = opts.boosts
     no_offset = keep.copy()
-    no_offset[OFFSET_IDS] = False
+    no_offset[LIGHT_OFFSET_IDS] = False
     generator = torch.Generator().manual_seed(opts.seed)
     grammar = LightGrammar(c.step)
     history: list[list[list[list[int]]]] = [[] for _ in rows]  # per row, events of each decoded step
@@ -135,7 +135,7 @@ def _generate(
             model, model.start(memory, valid), grammar, keep, no_offset, cap, opts, generator
         )
         for r, k, tokens in zip(active, steps, groups, strict=True):
-            history[r].append(split_events(tokens))
+            history[r].append(split_light_events(tokens))
             if k >= rows[r][1]:
                 out[k] = tokens
     return [LightGroup(float(sbf[k, 0]), out[k] or [LIGHT_EOS]) for k in range(n)]
@@ -161,7 +161,7 @@ def _decode_step(
     current = torch.full((b,), LIGHT_BOS, dtype=torch.long, device=device)
     for pos in range(cap):
         logits = model.step(current, cache).float()  # (alive, V)
-        extra = keep if pos + EVENT_TOKENS + 1 <= cap else no_offset  # room for a whole event + EOS
+        extra = keep if pos + LIGHT_EVENT_TOKENS + 1 <= cap else no_offset  # room for a whole event + EOS
         mask = np.stack([states[i].allowed() & extra for i in alive])
         logits = logits.masked_fill(~torch.from_numpy(mask).to(device), float("-inf"))
         chosen = _choose(logits, opts, generator).tolist()
@@ -177,7 +177,7 @@ def _decode_step(
             cache.select(torch.tensor(going, device=device))
         alive = [alive[j] for j in going]
         current = torch.tensor([chosen[j] for j in going], dtype=torch.long, device=device)
-    return [tk if tk[-1] == LIGHT_EOS else truncate_group(tk + [LIGHT_EOS], cap) for tk in tokens]
+    return [tk if tk[-1] == LIGHT_EOS else truncate_light_group(tk + [LIGHT_EOS], cap) for tk in tokens]
 
 
 def _choose(logits: torch.Tensor, opts: LightingOptions, generator: torch.Generator) -> torch.Tensor:

@@ -55,23 +55,17 @@ from automapper_ml.tokenizer import (
     BOMB,
     CHAIN,
     DEFAULT_LIGHT_STEP,
-    LIGHT_EOS,
+    LIGHT_EVENT_TOKENS,
     LIGHT_PAD,
-    LIGHT_VOCAB,
     LIGHT_VOCAB_SIZE,
-    MAX_LIGHT_STEP_TICKS,
     NOTE_L,
     NOTE_R,
     WALL,
     step_ticks,
 )
 
-EVENT_TOKENS = 5  # longest light event: OFFSET LTYPE LVALUE BRIGHT COLOR
 NOTE_FEATURE_TOKENS = ((NOTE_L,), (NOTE_R,), (BOMB,), (WALL,), ARC_START, ARC_END, CHAIN)
 N_NOTE_FEATURES = len(NOTE_FEATURE_TOKENS) + 1  # + "a note group starts in this cell"
-OFFSET_IDS = np.arange(LIGHT_VOCAB.index("OFFSET_0"), LIGHT_VOCAB.index("OFFSET_0") + MAX_LIGHT_STEP_TICKS)
-COLOR_IDS = np.array([i for i, n in enumerate(LIGHT_VOCAB) if n.startswith("COLOR_")])
-BOOST_IDS = np.array([LIGHT_VOCAB.index("BOOST_OFF"), LIGHT_VOCAB.index("BOOST_ON")])
 
 
 @dataclass(frozen=True)
@@ -108,7 +102,7 @@ class LightingConfig:
         step_ticks(self.step)
         if self.d_model % self.heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
-        if self.max_group_tokens < EVENT_TOKENS + 1 or self.cells_per_step < 1 or self.cells_after < 1:
+        if self.max_group_tokens < LIGHT_EVENT_TOKENS + 1 or self.cells_per_step < 1 or self.cells_after < 1:
             raise ValueError("max_group_tokens must be >= 6, cells_per_step and cells_after >= 1")
 
     @property
@@ -209,48 +203,23 @@ def cell_features(
     return out
 
 
-def split_events(tokens: Sequence[int]) -> list[list[int]]:
-    """A group's events: token runs starting at an OFFSET (EOS, PAD, BOS and strays dropped)."""
-    events: list[list[int]] = []
-    for t in tokens:
-        t = int(t)
-        if OFFSET_IDS[0] <= t <= OFFSET_IDS[-1]:
-            events.append([t])
-        elif events and t > LIGHT_EOS and len(events[-1]) < EVENT_TOKENS:
-            events[-1].append(t)
-    return events
-
-
 def context_arrays(
     history: Sequence[Sequence[list[int]] | None], context_steps: int, max_events: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """history: events of the previous steps, oldest first (None = before the context starts).
-    -> tokens (max_events, EVENT_TOKENS) int64 PAD-filled, age (max_events,) int64 (0 = empty);
+    -> tokens (max_events, LIGHT_EVENT_TOKENS) int64 PAD-filled, age (max_events,) int64 (0 = empty);
     the most recent events are kept, placed first to last in time order."""
     rows: list[tuple[list[int], int]] = []
     recent = list(history)[-context_steps:] if context_steps > 0 else []
     for age, events in zip(range(len(recent), 0, -1), recent, strict=True):
         rows += [(e, age) for e in events or ()]
     rows = rows[-max_events:] if max_events > 0 else []
-    tokens = np.full((max_events, EVENT_TOKENS), LIGHT_PAD, dtype=np.int64)
+    tokens = np.full((max_events, LIGHT_EVENT_TOKENS), LIGHT_PAD, dtype=np.int64)
     ages = np.zeros(max_events, dtype=np.int64)
     for i, (event, age) in enumerate(rows):
         tokens[i, : len(event)] = event
         ages[i] = age
     return tokens, ages
-
-
-def truncate_group(tokens: Sequence[int], max_tokens: int) -> list[int]:
-    """The group (events + EOS) cut to at most `max_tokens` tokens at an event boundary."""
-    tokens = [int(t) for t in tokens]
-    if len(tokens) <= max_tokens:
-        return tokens
-    kept: list[int] = []
-    for event in split_events(tokens):
-        if len(kept) + len(event) + 1 > max_tokens:
-            break
-        kept += event
-    return kept + [LIGHT_EOS]
 
 
 def note_cells_of(beats: np.ndarray, step: float, cells_per_step: int) -> np.ndarray:
@@ -400,7 +369,7 @@ class LightingModel(nn.Module):
         audio: torch.Tensor,  # (B, W, d) encoded cells of each step's window
         difficulty: torch.Tensor,  # (B,) long, N_DIFFICULTIES = unconditional
         bar: torch.Tensor,  # (B,) long step position in the bar
-        ctx_tokens: torch.Tensor,  # (B, E, EVENT_TOKENS) long, PAD-filled
+        ctx_tokens: torch.Tensor,  # (B, E, LIGHT_EVENT_TOKENS) long, PAD-filled
         ctx_age: torch.Tensor,  # (B, E) long, 0 = empty slot
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """-> memory (B, 1 + W + E, d) and valid mask (B, 1 + W + E) bool."""

@@ -40,11 +40,9 @@ from automapper_ml.models.lighting import (
     mel_stats,
     note_cells_of,
     note_group_features,
-    split_events,
     step_cells,
-    truncate_group,
 )
-from automapper_ml.tokenizer import LIGHT_BOS, LIGHT_EOS, LIGHT_PAD
+from automapper_ml.tokenizer import LIGHT_BOS, LIGHT_EOS, LIGHT_PAD, split_light_events, truncate_light_group
 from automapper_ml.training.stage import REQUIRED_COLUMNS as REQUIRED_COLUMNS
 from automapper_ml.training.stage import StageData, StageTask, row_weight
 
@@ -149,7 +147,7 @@ class LightingData(StageData):
         arrays = self.reader(item.token_snapshot).get(item.key, ["light_tokens", "light_offsets"])
         tokens, offsets = arrays["light_tokens"], arrays["light_offsets"]
         return [
-            truncate_group(tokens[offsets[k] : offsets[k + 1]].tolist(), self.config.max_group_tokens)
+            truncate_light_group(tokens[offsets[k] : offsets[k + 1]].tolist(), self.config.max_group_tokens)
             for k in range(max(first, 0), stop)
         ]
 
@@ -173,7 +171,7 @@ class LightingData(StageData):
         if self.zero_notes:
             cells[2 * (c.n_mels + c.n_structure) : -1] = 0.0
         groups = self.groups(item, k - c.context_steps, k + 1)
-        ctx_tokens, ctx_age = context_arrays([split_events(g) for g in groups[:-1]], c.context_steps,
+        ctx_tokens, ctx_age = context_arrays([split_light_events(g) for g in groups[:-1]], c.context_steps,
                                              c.max_context_events)  # fmt: skip
         return {"cells": cells, "ctx_tokens": ctx_tokens, "ctx_age": ctx_age, "target": groups[-1],
                 "difficulty": item.difficulty, "bar": k % c.bar_steps}  # fmt: skip

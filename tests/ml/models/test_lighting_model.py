@@ -9,9 +9,6 @@ import torch
 
 from automapper_ml.generation.lighting import LightingOptions, generate_lights
 from automapper_ml.models.lighting import (
-    BOOST_IDS,
-    COLOR_IDS,
-    EVENT_TOKENS,
     LightingConfig,
     LightingModel,
     cell_features,
@@ -20,19 +17,22 @@ from automapper_ml.models.lighting import (
     mel_stats,
     note_cells_of,
     note_group_features,
-    split_events,
     step_cells,
-    truncate_group,
 )
 from automapper_ml.tokenizer import (
+    LIGHT_BOOST_IDS,
     LIGHT_BOS,
+    LIGHT_COLOR_IDS,
     LIGHT_EOS,
+    LIGHT_EVENT_TOKENS,
     LIGHT_PAD,
     LIGHT_VOCAB,
     LIGHT_VOCAB_SIZE,
     LightGrammar,
     NoteGroup,
     decode_lights,
+    split_light_events,
+    truncate_light_group,
 )
 
 FPS = 22050 / 256
@@ -60,7 +60,7 @@ def _song(n_steps: int = 20, seed: int = 0):
 def _batch(config: LightingConfig, b: int = 3, t: int = 7):
     g = torch.Generator().manual_seed(1)
     cells = torch.randn(b, config.n_cell_features, config.window + 2 * config.receptive, generator=g)
-    ctx = torch.randint(3, LIGHT_VOCAB_SIZE, (b, config.max_context_events, EVENT_TOKENS), generator=g)
+    ctx = torch.randint(3, LIGHT_VOCAB_SIZE, (b, config.max_context_events, LIGHT_EVENT_TOKENS), generator=g)
     age = torch.randint(0, config.context_steps + 1, (b, config.max_context_events), generator=g)
     tokens = torch.randint(3, LIGHT_VOCAB_SIZE, (b, t), generator=g)
     tokens[:, 0] = LIGHT_BOS
@@ -139,15 +139,15 @@ def test_cell_features_place_hits_notes_and_song_bounds():
 
 def test_events_context_and_truncation():
     group = [ID["OFFSET_0"], ID["LTYPE_4"], ID["LVALUE_2"], ID["OFFSET_6"], ID["BOOST_ON"], LIGHT_EOS]
-    events = split_events(group)
+    events = split_light_events(group)
     assert events == [group[:3], group[3:5]]
     tokens, age = context_arrays([events, None, [events[0]]], context_steps=16, max_events=4)
     assert age.tolist() == [3, 3, 1, 0]
     assert tokens[2, :3].tolist() == group[:3] and (tokens[3] == LIGHT_PAD).all()
     tokens, age = context_arrays([events, [events[0]]], context_steps=1, max_events=4)
     assert age.tolist() == [1, 0, 0, 0]
-    assert truncate_group(group, 5) == [*group[:3], LIGHT_EOS]
-    assert truncate_group(group, 6) == group
+    assert truncate_light_group(group, 5) == [*group[:3], LIGHT_EOS]
+    assert truncate_light_group(group, 6) == group
 
 
 def _naive(
@@ -163,7 +163,7 @@ def _naive(
         for k in range(first, stop):
             one = step_cells(c, mel, structure, sbf[:, 1], cells_of, feats, k, 1, mel_stats(mel))
             ctx, age = context_arrays(
-                [split_events(g) for g in groups], c.context_steps, c.max_context_events
+                [split_light_events(g) for g in groups], c.context_steps, c.max_context_events
             )
             memory, valid = model.memory(model.encode_cells(torch.from_numpy(one)[None]), torch.tensor([3]),
                                          torch.tensor([k % c.bar_steps]), torch.from_numpy(ctx)[None],
@@ -172,7 +172,7 @@ def _naive(
             while not tokens or tokens[-1] != LIGHT_EOS:
                 logits = model.decode(torch.tensor([[LIGHT_BOS, *tokens]]), memory, valid)[0, -1]
                 allowed = state.allowed().copy()
-                if len(tokens) + EVENT_TOKENS + 1 > cap:
+                if len(tokens) + LIGHT_EVENT_TOKENS + 1 > cap:
                     allowed[ID["OFFSET_0"] : ID["OFFSET_0"] + 96] = False
                 t = int(logits.masked_fill(~torch.from_numpy(allowed), float("-inf")).argmax())
                 state = state.advance(t)
@@ -210,14 +210,14 @@ def test_sampled_generation_always_decodes_and_respects_options():
     for g in groups:
         assert len(g.tokens) <= 20 and g.tokens[-1] == LIGHT_EOS
         assert grammar.state_after(g.tokens).can_end  # every token allowed, ends on a boundary
-        n_events += len(split_events(g.tokens))
+        n_events += len(split_light_events(g.tokens))
     decoded = decode_lights(groups)
     assert decoded.dropped == 0 and len(decoded.events) + len(decoded.boosts) == n_events > 0
     assert generate_lights(model, mel, structure, notes, sbf, opts) == groups  # seeded: deterministic
     plain_opts = LightingOptions(temperature=1.5, top_p=1.0, chroma=False, boosts=False)
     plain = generate_lights(model, mel, structure, notes, sbf, plain_opts)
     used = {t for g in plain for t in g.tokens}
-    assert not used & set(COLOR_IDS.tolist()) and not used & set(BOOST_IDS.tolist())
+    assert not used & set(LIGHT_COLOR_IDS.tolist()) and not used & set(LIGHT_BOOST_IDS.tolist())
 
 
 def test_generation_rejects_bad_input():
