@@ -83,20 +83,22 @@ def test_build_context_truncates_from_the_left():
     assert ctx.shape[1] == 16 and age[0, 0] == 8
 
 
-def _one_token_steps(model, inputs, tokens, dtype=torch.float32):
-    """The logits of feeding `tokens` one position at a time through a fresh cache, and that cache."""
-    cache = start_cache(model, inputs, dtype=dtype)
-    steps = [step_model(model, tokens[:, i : i + 1], cache) for i in range(tokens.shape[1])]
-    return torch.cat(steps, dim=1), cache
+def _full_and_stepped(model, inputs, tokens, dtype=torch.float32):
+    """Without grad: the training forward's logits, those of feeding `tokens` one position at a time
+    through a fresh cache, and that cache."""
+    with torch.no_grad():
+        full = model(inputs, tokens)
+        cache = start_cache(model, inputs, dtype=dtype)
+        steps = [step_model(model, tokens[:, i : i + 1], cache) for i in range(tokens.shape[1])]
+    return full, torch.cat(steps, dim=1), cache
 
 
 def test_cached_steps_equal_training_forward():
     torch.manual_seed(1)
     model = SequenceModel(CFG).eval()
     inputs, tokens = make_inputs()
+    full, stepped, _ = _full_and_stepped(model, inputs, tokens)
     with torch.no_grad():
-        full = model(inputs, tokens)
-        stepped, _ = _one_token_steps(model, inputs, tokens)
         cache2 = start_cache(model, inputs)  # a multi-token chunk then single steps
         chunked = torch.cat(
             [step_model(model, tokens[:, :3], cache2), step_model(model, tokens[:, 3:], cache2)], dim=1
@@ -107,9 +109,7 @@ def test_cached_steps_equal_training_forward():
     for p in model.parameters():
         p.grad = torch.randn_like(p) * 0.01
     torch.optim.SGD(model.parameters(), lr=0.5).step()  # in place, as in training
-    with torch.no_grad():
-        full = model(inputs, tokens)
-        stepped, _ = _one_token_steps(model, inputs, tokens)
+    full, stepped, _ = _full_and_stepped(model, inputs, tokens)
     assert (stepped - full).abs().max() < 1e-4
 
 
@@ -117,9 +117,7 @@ def test_bfloat16_cache_stays_close_to_the_fp32_forward():
     torch.manual_seed(7)
     model = SequenceModel(CFG).eval()
     inputs, tokens = make_inputs()
-    with torch.no_grad():
-        full = model(inputs, tokens)
-        stepped, cache = _one_token_steps(model, inputs, tokens, dtype=torch.bfloat16)
+    full, stepped, cache = _full_and_stepped(model, inputs, tokens, dtype=torch.bfloat16)
     assert (
         cache.cross_k[0].dtype == cache.self_k[0].dtype == torch.bfloat16 and stepped.dtype == torch.float32
     )
