@@ -20,10 +20,7 @@ from automapper_ml.formats.model import (
     LightEvent,
     Obstacle,
 )
-
-
-def make_diff(**lists) -> Difficulty:
-    return Difficulty("Standard", "Expert", 7, "ExpertStandard.dat", **lists)
+from tests.ml.tokenizer_maps import make_diff
 
 
 def ms(objects) -> list:

@@ -17,10 +17,10 @@ from automapper_ml.formats.model import (
     BoostEvent,
     Chain,
     ColorNote,
-    Difficulty,
     LightEvent,
     Obstacle,
 )
+from tests.ml.tokenizer_maps import make_diff
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOTE_KINDS = ("notes", "bombs", "obstacles", "arcs", "chains")
@@ -73,8 +73,7 @@ boosts = st.builds(BoostEvent, st.floats(min_value=0, max_value=100, allow_nan=F
 @st.composite
 def difficulties(draw):
     small = {"max_size": 25}
-    return Difficulty(
-        "Standard", "Expert", 7, "x.dat",
+    return make_diff(
         notes=draw(st.lists(notes, **small)), bombs=draw(st.lists(bombs, **small)),
         obstacles=draw(st.lists(walls, **small)), arcs=draw(st.lists(arcs(), max_size=8)),
         chains=draw(st.lists(chains(), max_size=8)), events=draw(st.lists(events, **small)),
@@ -96,7 +95,7 @@ def assert_in_range(decoded) -> None:
         assert a.tail_beat > a.beat >= 0 and a.mid_anchor in (0, 1, 2)
     for c in decoded.chains:
         assert c.tail_beat >= c.beat >= 0 and 2 <= c.slices <= 16
-    diff = Difficulty("Standard", "Expert", 7, "x.dat", **{k: getattr(decoded, k) for k in NOTE_KINDS})
+    diff = make_diff(**{k: getattr(decoded, k) for k in NOTE_KINDS})
     q = T.quantize_difficulty(diff)
     for kind in NOTE_KINDS:
         assert ms(getattr(q, kind)) == ms(getattr(decoded, kind)), kind
@@ -201,7 +200,7 @@ def test_grammatical_sequences_decode_without_loss(seed, steps):
     assert len(decoded.chains) == sum(counts[t] for t in T.CHAIN)
     assert_in_range(decoded)
     # Re-encoding gives back the same groups (object order inside a group aside).
-    diff = Difficulty("Standard", "Expert", 7, "x.dat", **{k: getattr(decoded, k) for k in NOTE_KINDS})
+    diff = make_diff(**{k: getattr(decoded, k) for k in NOTE_KINDS})
     assert split_groups(T.flatten(T.encode_notes(diff))) == split_groups(seq)
 
 
@@ -221,6 +220,6 @@ def test_grammatical_light_sequences_decode_without_loss(seed, steps, step):
     assert decoded.dropped == 0
     offsets = sum(1 for t in seq if T.LIGHT_VOCAB[t].startswith("OFFSET_"))
     assert len(decoded.events) + len(decoded.boosts) == offsets
-    diff = Difficulty("Standard", "Expert", 7, "x.dat", events=decoded.events, boosts=decoded.boosts)
+    diff = make_diff(events=decoded.events, boosts=decoded.boosts)
     again = T.decode_lights(T.encode_lights(diff, step=step), step)
     assert ms(again.events) == ms(decoded.events) and ms(again.boosts) == ms(decoded.boosts)
