@@ -117,7 +117,7 @@ def main() -> None:
             f"{result.samples_per_second * preset.model.window:,.0f} frames/s; "
             f"data {100 * result.data_seconds / max(train_seconds, 1e-9):.1f}% of training time"
         )
-    test_data = OnsetData(index, work, "test", preset.model.window)
+    test_data = OnsetData(index, work, "test", preset.model)
     raw = pooled_scores(librosa_pairs(test_data, work / "raw"))
     shifts = {
         s: pooled_scores(librosa_pairs(test_data, work / "raw", s / 1000)).f1 for s in range(-60, 21, 10)

@@ -20,18 +20,15 @@ group (learned on the train split) and "repeat the previous step".
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import torch
 from torch import nn
 
 from automapper_ml.audio import FRAME_SECONDS
-from automapper_ml.data.store import SnapshotReader
 from automapper_ml.models.lighting import (
     LightingConfig,
     LightingModel,
@@ -91,19 +88,10 @@ class LightingData(StageData):
 
     error = LightingDataError
 
-    def __init__(
-        self,
-        index: pl.DataFrame | str | os.PathLike,
-        root: str | os.PathLike | None,
-        split: str,
-        config: LightingConfig,
-        *,
-        zero_audio: bool = False,
-        zero_notes: bool = False,
-        readers: dict[Path, SnapshotReader] | None = None,
-    ) -> None:
-        rows = self.open_split(index, root, split, readers)
-        self.config = config
+    config: LightingConfig
+
+    def _load(self, rows: list[dict], *, zero_audio: bool = False, zero_notes: bool = False) -> None:
+        """zero_audio / zero_notes: the ablations' inputs (audio cells or note cells all zero)."""
         self.zero_audio, self.zero_notes = zero_audio, zero_notes
         self._stats: dict[tuple[Path, str], tuple[float, float]] = {}
         self.items: list[_Item] = []
@@ -213,16 +201,12 @@ class LightingTask(StageTask[LightingConfig, LightingTaskConfig, LightingData]):
 
     name = "lighting"
     metric = "token_accuracy"
-    higher_is_better = True
     model_class = LightingModel
     task_config_class = LightingTaskConfig
+    data_class = LightingData
 
-    def open_data(
-        self, frame: pl.DataFrame, root: str | os.PathLike | None, split: str, readers: dict
-    ) -> LightingData:
-        tc = self.task_config
-        return LightingData(frame, root, split, self.config, zero_audio=tc.zero_audio,
-                            zero_notes=tc.zero_notes, readers=readers)  # fmt: skip
+    def data_options(self) -> dict[str, bool]:
+        return {"zero_audio": self.task_config.zero_audio, "zero_notes": self.task_config.zero_notes}
 
     def prepare(self, train_split: str) -> None:
         if not self.train_data.items:

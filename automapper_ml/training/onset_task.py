@@ -79,17 +79,8 @@ class OnsetData(StageData):
 
     error = OnsetDataError
 
-    def __init__(
-        self,
-        index: pl.DataFrame | str | os.PathLike,
-        root: str | os.PathLike | None,
-        split: str,
-        window: int,
-        *,
-        readers: dict[Path, SnapshotReader] | None = None,
-    ) -> None:
-        rows = self.open_split(index, root, split, readers)
-        self.window = int(window)
+    def _load(self, rows: list[dict]) -> None:
+        self.window = int(self.config.window)
         self.items = [self._item(r) for r in rows]
 
     def _item(self, row: dict) -> _Item:
@@ -153,14 +144,9 @@ class OnsetTask(StageTask[OnsetConfig, OnsetTaskConfig, OnsetData]):
 
     name = "onset"
     metric = "f1"
-    higher_is_better = True
     model_class = OnsetModel
     task_config_class = OnsetTaskConfig
-
-    def open_data(
-        self, frame: pl.DataFrame, root: str | os.PathLike | None, split: str, readers: dict
-    ) -> OnsetData:
-        return OnsetData(frame, root, split, self.config.window, readers=readers)
+    data_class = OnsetData
 
     def prepare(self, train_split: str) -> None:
         if not self.train_data.items:

@@ -27,17 +27,14 @@ the model's `max_group_tokens` cannot be trained on and are left out (counted in
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import torch
 from torch import nn
 
-from automapper_ml.data.store import SnapshotReader
 from automapper_ml.models.sequence import SequenceConfig, SequenceInputs, SequenceModel
 from automapper_ml.tokenizer import BOS, EOS, NOTE_VOCAB_SIZE, PAD, TIMING_TOKENS
 from automapper_ml.training.stage import REQUIRED_COLUMNS as REQUIRED_COLUMNS
@@ -100,18 +97,10 @@ class SequenceData(StageData):
     group_item (G,) int64, group_first (G,) int64 = first group of the same item."""
 
     error = SequenceDataError
+    config: SequenceConfig
 
-    def __init__(
-        self,
-        index: pl.DataFrame | str | os.PathLike,
-        root: str | os.PathLike | None,
-        split: str,
-        config: SequenceConfig,
-        *,
-        readers: dict[Path, SnapshotReader] | None = None,
-    ) -> None:
-        rows = self.open_split(index, root, split, readers)
-        self.config = config
+    def _load(self, rows: list[dict]) -> None:
+        config = self.config
         self.items: list[SequenceItem] = []
         tokens, lengths, frames, beats = [], [], [], []
         for row in rows:
@@ -137,7 +126,7 @@ class SequenceData(StageData):
         self.trainable = lengths_all + 1 <= config.max_group_tokens
         self.skipped = int((~self.trainable).sum())
 
-    # --- store access (open_split, reader: StageData) -------------------------------------
+    # --- store access (reader: StageData) -------------------------------------------------
     def _item(self, row: dict, first_group: int, n_groups: int) -> SequenceItem:
         audio_snap, _ = self.snapshot_paths(row)
         reader = self.reader(audio_snap)
@@ -265,14 +254,9 @@ class SequenceTask(StageTask[SequenceConfig, SequenceTaskConfig, SequenceData]):
     # what generation samples: timing tokens are forced from stage-1 onsets, so the best checkpoint is
     # the one that places notes best (token_accuracy, over every token, is reported beside it)
     metric = "note_accuracy"
-    higher_is_better = True
     model_class = SequenceModel
     task_config_class = SequenceTaskConfig
-
-    def open_data(
-        self, frame: pl.DataFrame, root: str | os.PathLike | None, split: str, readers: dict
-    ) -> SequenceData:
-        return SequenceData(frame, root, split, self.config, readers=readers)
+    data_class = SequenceData
 
     def prepare(self, train_split: str) -> None:
         tc = self.task_config

@@ -2,10 +2,10 @@
 opening its feature snapshots (`StageData`), the common `TrainingTask` constructor steps (`StageTask`),
 and the common steps of every `train_<stage>_model` (`open_stage`, `run_stage`, `StageRun`).
 
-A stage's data class sets `error` (its `<Stage>DataError`) and calls `open_split` first in its
-constructor; its task class sets `name`, `metric`, `model_class` and `task_config_class` and writes
-`open_data` (one split's `<Stage>Data`) and `prepare` (what follows the two splits: the epoch's
-samples, the no-train-rows check). Nothing here draws random numbers: the stages' data order, RNG
+A stage's data class sets `error` (its `<Stage>DataError`) and writes `_load` (what it reads of its
+split's rows); its task class sets `name`, `metric`, `model_class`, `task_config_class` and
+`data_class`, may give `data_options` (keywords for its data class), and writes `prepare` (what
+follows the two splits: the epoch's samples, the no-train-rows check). Nothing here draws random numbers: the stages' data order, RNG
 use and checkpoint contents are what each stage's code makes them.
 """
 
@@ -49,30 +49,41 @@ def row_weight(row: dict) -> float:
 
 
 class StageData:
-    """The rows of one split of a frame index, with lazy, shared snapshot readers.
+    """The rows of one split of a frame index, with lazy, shared snapshot readers: the one constructor
+    of every stage's data.
 
-    `open_split` checks the columns, keeps `root` (folder that relative snapshot paths are relative
-    to, the data home) and the reader cache (shared between a task's splits), and returns the
-    split's rows sorted by key; `reader` opens one `SnapshotReader` per path."""
+    index: the frame index DataFrame (or a parquet path); root: folder that relative snapshot paths
+    are relative to (the data home); config: the stage's model config; readers: a reader cache shared
+    between a task's splits; options: the stage's own keyword options, passed to its `_load`. The
+    columns are checked, then `_load` gets the split's rows sorted by key; `reader` opens one
+    `SnapshotReader` per path."""
 
     error: ClassVar[type[ValueError]] = ValueError  # the stage's <Stage>DataError
     root: Path | None
     _readers: dict[Path, SnapshotReader]
 
-    def open_split(
+    def __init__(
         self,
         index: pl.DataFrame | str | os.PathLike,
         root: str | os.PathLike | None,
         split: str,
-        readers: dict[Path, SnapshotReader] | None,
-    ) -> list[dict]:
+        config: Any,
+        *,
+        readers: dict[Path, SnapshotReader] | None = None,
+        **options: Any,
+    ) -> None:
         frame = read_index(index)
         missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
         if missing:
             raise self.error(f"frame index lacks columns {missing}")
         self.root = Path(root) if root is not None else None
         self._readers = readers if readers is not None else {}
-        return frame.filter(pl.col("split") == split).sort("key").to_dicts()
+        self.config = config
+        self._load(frame.filter(pl.col("split") == split).sort("key").to_dicts(), **options)
+
+    def _load(self, rows: list[dict], **options: Any) -> None:
+        """The stage's reading of its split's rows (`options`: its keyword options)."""
+        raise NotImplementedError
 
     def _path(self, value: str) -> Path:
         p = Path(value)
@@ -106,6 +117,7 @@ class StageTask(Generic[ModelConfigT, TaskConfigT, DataT]):
     higher_is_better: ClassVar[bool] = True
     model_class: ClassVar[Callable[[Any], nn.Module]]
     task_config_class: ClassVar[Callable[[], Any]]
+    data_class: ClassVar[type[StageData]]
 
     def __init__(
         self,
@@ -128,8 +140,12 @@ class StageTask(Generic[ModelConfigT, TaskConfigT, DataT]):
     def open_data(
         self, frame: pl.DataFrame, root: str | os.PathLike | None, split: str, readers: dict
     ) -> DataT:
-        """The stage's data of one split."""
-        raise NotImplementedError
+        """The stage's data of one split: `data_class` over the model config, with `data_options()`."""
+        return self.data_class(frame, root, split, self.config, readers=readers, **self.data_options())
+
+    def data_options(self) -> dict[str, Any]:
+        """The stage's keyword options for its data class (none by default)."""
+        return {}
 
     def prepare(self, train_split: str) -> None:
         """The stage's steps after both splits are read (epoch samples, the no-train-rows check)."""

@@ -76,7 +76,7 @@ def _test_f1(home, index, out, zero_audio: bool) -> tuple[float, dict]:
 def _librosa_f1(home, index) -> float:
     import librosa
 
-    data = OnsetData(index, home, "test", 512)
+    data = OnsetData(index, home, "test", OnsetConfig.preset("tiny"))  # 512-frame windows
     found: dict[str, np.ndarray] = {}
     pairs = []
     for item in data.items:

@@ -29,7 +29,7 @@ def test_index_rows_and_relative_paths(corpus):
     root, index = corpus
     assert index.height == 6 and set(index["split"]) == {"train", "val"}
     assert not any(p.startswith("/") for p in index["audio_snapshot"])  # relative to the root
-    data = OnsetData(index, root, "train", 256)
+    data = OnsetData(index, root, "train", TINY)
     assert len(data) == 4 and {it.difficulty for it in data.items} == {2, 3}
     assert all(it.n_frames == 1723 for it in data.items)  # 20 s at 86.13 frames/s
     expert = next(it for it in data.items if it.difficulty == 3)
@@ -77,7 +77,7 @@ def test_padding_past_song_end_is_masked(corpus):
 def test_epoch_slots_follow_length_and_weight(corpus):
     root, index = corpus
     heavy = index.with_columns(pl.when(pl.col("map_key") == "m2").then(3.0).otherwise(1.0).alias("weight"))
-    data = OnsetData(heavy, root, "train", 256)
+    data = OnsetData(heavy, root, "train", TINY)
     slots = data.epoch_items(1.0)
     per_map = {m: sum(data.items[i].map_key == m for i in slots) for m in ("m1", "m2")}
     assert per_map == {"m1": 2 * 7, "m2": 2 * 21}  # ceil(1723 / 256) = 7 per difficulty, x3 weight
@@ -126,9 +126,9 @@ def test_score_of_perfect_curves_is_one_and_validate_reports(corpus):
 def test_bad_index_is_a_typed_error(corpus, tmp_path):
     root, index = corpus
     with pytest.raises(OnsetDataError, match="lacks columns"):
-        OnsetData(index.drop("token_snapshot"), root, "train", 256)
+        OnsetData(index.drop("token_snapshot"), root, "train", TINY)
     with pytest.raises(OnsetDataError, match="does not exist"):
-        OnsetData(index, tmp_path, "train", 256)  # wrong root: the snapshots are not there
+        OnsetData(index, tmp_path, "train", TINY)  # wrong root: the snapshots are not there
     with pytest.raises(OnsetDataError, match="no 'train' rows"):
         OnsetTask(index.filter(pl.col("split") == "val"), root, TINY)
 
