@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from automapper_ml.audio import SAMPLE_RATE, frame_to_seconds, load_audio  # noqa: E402
 from automapper_ml.evaluation.onsets import pooled_scores  # noqa: E402
 from automapper_ml.formats import open_map_source, read_map  # noqa: E402
-from automapper_ml.models.onset import load_onset_model  # noqa: E402
+from automapper_ml.models.onset import load_onset_model, onset_threshold  # noqa: E402
 from automapper_ml.training.onset import train_onset_model  # noqa: E402
 from automapper_ml.training.onset_task import OnsetData, OnsetTask, index_zips  # noqa: E402
 from automapper_ml.training.presets import load_preset  # noqa: E402
@@ -104,7 +104,7 @@ def main() -> None:
         result = train_onset_model(index, work, out, preset.model, train_cfg, task_config=task_cfg)
         cpu = time.process_time() - cpu
         task = OnsetTask(index, work, preset.model, task_cfg, val_split="test")
-        model, threshold = load_onset_model(result.best_path)
+        model, threshold = load_onset_model(result.best_path), onset_threshold(result.best_path)
         test = task.score(task.curves(model, task.val_data), threshold)
         train_seconds = result.seconds - result.validate_seconds
         print(

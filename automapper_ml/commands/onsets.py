@@ -69,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
     from automapper_ml.generation.density import FLOOR, choose_onsets
     from automapper_ml.generation.models import onset_density
     from automapper_ml.generation.peaks import peak_candidates, pick_peaks
-    from automapper_ml.models.onset import load_onset_model, predict_song
+    from automapper_ml.models.onset import load_onset_model, onset_threshold, predict_song
 
     started = time.monotonic()
     try:
-        model, tuned = load_onset_model(ckpt)
+        model, tuned = load_onset_model(ckpt), onset_threshold(ckpt)
     except ValueError as err:
         raise CommandError(str(err)) from err
     threshold = tuned if args.threshold is None else args.threshold

@@ -21,7 +21,7 @@ import torch
 
 from automapper_ml.generation.density import DEFAULT_TARGETS, DensityTargets
 from automapper_ml.models.lighting import LightingModel, load_lighting_model
-from automapper_ml.models.onset import OnsetModel, load_onset_model
+from automapper_ml.models.onset import OnsetModel, load_onset_model, onset_threshold
 from automapper_ml.models.sequence import SequenceModel, load_sequence_model
 from automapper_ml.paths import home
 
@@ -96,7 +96,8 @@ def load_models(models_dir: str | os.PathLike, device: str | torch.device = "cpu
     Raises MissingModelsError when checkpoints are absent, ModelLoadError when one cannot be used."""
     paths = find_checkpoints(models_dir)
     try:
-        onset, threshold = load_onset_model(paths["onset"], device)
+        onset = load_onset_model(paths["onset"], device)
+        threshold = onset_threshold(paths["onset"])
         density = onset_density(paths["onset"])
         sequence = load_sequence_model(paths["sequence"], device)
         lighting = load_lighting_model(paths["lighting"], device)

@@ -191,14 +191,17 @@ def predict_song(
     return (total / np.maximum(count, 1)).astype(np.float32)
 
 
-def load_onset_model(
-    ckpt_path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> tuple[OnsetModel, float]:
-    """(model in eval mode, peak threshold) from a stage-1 checkpoint, loaded with weights_only=True.
-    The threshold is the one tuned on validation at the best epoch (0.5 if it never was)."""
+def load_onset_model(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -> OnsetModel:
+    """The model in eval mode from a stage-1 checkpoint, loaded with weights_only=True."""
     state, config = read_stage_checkpoint(ckpt_path, "onset", device)
     model = OnsetModel(OnsetConfig(**config))
     model.load_state_dict(state["model"])
-    model.to(device).eval()
+    return model.to(device).eval()
+
+
+def onset_threshold(ckpt_path: str | os.PathLike) -> float:
+    """The peak threshold a stage-1 checkpoint was tuned to on validation at its best epoch (0.5 if
+    it never was): what inference picks peaks with, so it measures what the reported F1 measured."""
+    state, _ = read_stage_checkpoint(ckpt_path, "onset", "cpu")
     entry = best_entry(list(state.get("history", [])), int(state.get("best_epoch", -1)))
-    return model, float(entry.get("threshold", 0.5))
+    return float(entry.get("threshold", 0.5))

@@ -1,10 +1,10 @@
 """Stage 1 training entry point (what the `onset_model` asset calls) and checkpoint loading.
 
     result = train_onset_model(index, root, out_dir, OnsetConfig.preset("tiny"), TrainConfig(...))
-    model, threshold = load_onset_model(result.best_path)
+    model, threshold = load_onset_model(result.best_path), onset_threshold(result.best_path)
 
 The peak-picking threshold is tuned on the validation songs every epoch (OnsetTask.validate)
-and lands in each checkpoint's history; `load_onset_model` returns the one of the best epoch,
+and lands in each checkpoint's history; `onset_threshold` reads the one of the best epoch,
 so inference uses exactly the threshold the reported F1 was measured with.
 """
 
@@ -107,7 +107,7 @@ def train_onset_model(
     threshold = float(best_metrics.get("threshold", 0.5))
     plot = None
     if result.best_path is not None and task.val_data.items:
-        model, _ = load_onset_model(result.best_path)
+        model = load_onset_model(result.best_path)
         plot = plot_onset_curve(model, task, out / "onset_val.png", threshold)
     if wandb is not None:
         if result.best_path is not None:

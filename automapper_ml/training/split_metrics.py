@@ -71,10 +71,10 @@ def _no_items(prefix: str, names: tuple[str, ...]) -> dict[str, float]:
 
 def onset_split_metrics(index: pl.DataFrame, root: Path, checkpoint: Path, split: str = "test") -> dict:
     """onset_f1, onset_precision, onset_recall, onset_threshold, onset_test_items."""
-    from automapper_ml.models.onset import load_onset_model
+    from automapper_ml.models.onset import load_onset_model, onset_threshold
     from automapper_ml.training.onset_task import OnsetDataError, OnsetTask, OnsetTaskConfig
 
-    model, threshold = load_onset_model(checkpoint)
+    model, threshold = load_onset_model(checkpoint), onset_threshold(checkpoint)
     task = _split_task(model, OnsetTask, OnsetTaskConfig, OnsetDataError, index, root, checkpoint, split)
     if task is None:
         return {"onset_threshold": threshold, **_no_items("onset", ("f1", "precision", "recall"))}

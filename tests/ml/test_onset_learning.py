@@ -18,7 +18,7 @@ import torch
 from automapper_ml.audio import SAMPLE_RATE, frame_to_seconds, load_audio
 from automapper_ml.evaluation.onsets import pooled_scores
 from automapper_ml.formats import open_map_source, read_map
-from automapper_ml.models.onset import OnsetConfig, load_onset_model
+from automapper_ml.models.onset import OnsetConfig, load_onset_model, onset_threshold
 from automapper_ml.training.loop import TrainConfig
 from automapper_ml.training.onset import train_onset_model
 from automapper_ml.training.onset_task import OnsetData, OnsetTask, OnsetTaskConfig, index_zips
@@ -67,7 +67,7 @@ def _test_f1(home, index, out, zero_audio: bool) -> tuple[float, dict]:
     config = OnsetConfig.preset("tiny")
     task_cfg = OnsetTaskConfig(**{**TASK.to_dict(), "zero_audio": zero_audio})
     result = train_onset_model(index, home, out, config, TRAIN, task_config=task_cfg)
-    model, threshold = load_onset_model(result.best_path)
+    model, threshold = load_onset_model(result.best_path), onset_threshold(result.best_path)
     held_out = OnsetTask(index, home, config, task_cfg, val_split="test")
     score = held_out.score(held_out.curves(model, held_out.val_data), threshold)
     return score.f1, {"val": result.metrics, "seconds": result.seconds, "threshold": threshold}

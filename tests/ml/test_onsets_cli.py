@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 
 from automapper_ml.cli import main
-from automapper_ml.models.onset import OnsetConfig, OnsetModel, load_onset_model
+from automapper_ml.models.onset import OnsetConfig, OnsetModel, load_onset_model, onset_threshold
 from automapper_ml.training.loop import save_checkpoint
 
 CONFIG = OnsetConfig(channels=8, tcn_blocks=2, transformer_layers=1, heads=2, window=128)
@@ -52,7 +52,7 @@ def song(tmp_path):
 
 
 def test_load_onset_model_takes_best_epoch_threshold(checkpoint):
-    model, threshold = load_onset_model(checkpoint)
+    model, threshold = load_onset_model(checkpoint), onset_threshold(checkpoint)
     assert threshold == 0.3 and model.config == CONFIG and not model.training
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from automapper_ml.models.checkpoint import load_checkpoint
-from automapper_ml.models.onset import OnsetConfig, load_onset_model
+from automapper_ml.models.onset import OnsetConfig, load_onset_model, onset_threshold
 from automapper_ml.training.loop import TrainConfig
 from automapper_ml.training.onset import train_onset_model
 from automapper_ml.training.onset_task import OnsetTaskConfig
@@ -30,12 +30,12 @@ def test_train_onset_model_end_to_end(tmp_path):
         )  # fmt: skip
         run_dir = run.run_dir
     assert result.epochs == 2 and result.steps == 2 * 2  # 2 rows x 4 slots / batch 4
-    assert result.n_params == sum(p.numel() for p in load_onset_model(result.best_path)[0].parameters())
+    assert result.n_params == sum(p.numel() for p in load_onset_model(result.best_path).parameters())
     assert set(result.metrics) >= {"f1", "precision", "recall", "val_loss", "threshold"}
     assert result.device == "cpu" and result.seconds > 0 and result.samples_per_second > 0
     assert 0 <= result.data_seconds < result.seconds
     assert result.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    model, threshold = load_onset_model(result.best_path)
+    model, threshold = load_onset_model(result.best_path), onset_threshold(result.best_path)
     assert threshold == result.threshold == result.metrics["threshold"]
     assert model.config == config
     assert load_checkpoint(result.best_path)["extra_state"] == {"frame_index": "v1"}
