@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections import Counter
 from dataclasses import fields
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from automapper_ml.formats.osu import (
     OsuMap,
     Slider,
     Spinner,
+    UnsupportedModeError,
     load_osu,
     osu_bytes,
     read_osu,
@@ -69,10 +71,14 @@ def load(path: str, *, with_files: bool = False) -> tuple[list[tuple[str, OsuMap
     if p.suffix.casefold() == ".osu":
         return [(p.name, load_osu(p))], [], {}
     osz = read_osz(p, with_files=with_files)
-    refused = [f"{name}: {' '.join(str(err).split())}" for name, err in osz.refused]
+    refused = [" ".join(str(err).split()) for _, err in osz.refused]  # each message names its file
     if not osz.beatmaps:
-        why = "; ".join(refused) if refused else "it holds no .osu file"
-        raise CommandError(f"{p.name}: no osu!standard difficulty ({why})")
+        modes = Counter(err.mode_name for _, err in osz.refused if isinstance(err, UnsupportedModeError))
+        why = [f"{n} {mode} difficult{'y' if n == 1 else 'ies'}" for mode, n in sorted(modes.items())]
+        why += [
+            line for (_, err), line in zip(osz.refused, refused) if not isinstance(err, UnsupportedModeError)
+        ][:1]
+        raise CommandError(f"{p.name}: no osu!standard difficulty ({'; '.join(why) or 'no .osu file in it'})")
     return list(osz.beatmaps), refused, osz.files
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from automapper_ml.cli import COMMANDS, main
 from automapper_ml.formats.osu import load_osu, read_osu, read_osz, write_osz
-from tests.ml.osu.fixtures import OTHER_MODES, other_mode_fixtures, standard_fixtures
+from tests.ml.osu.fixtures import CORPUS_ENV, OTHER_MODES, corpus_sets, other_mode_fixtures, standard_fixtures
 from tests.ml.osu.test_reader import small
 
 
@@ -142,3 +142,14 @@ def test_subprocess_refusal_has_no_traceback(tmp_path):
         done.stderr.strip()
         == "automapper osu: mania.osu: Mode 3 (osu!mania); only osu!standard (Mode 0) is read"
     )
+
+
+@pytest.mark.skipif(not corpus_sets(), reason=f"{CORPUS_ENV} is unset")
+def test_real_corpus_round_trips_and_inspects(capsys):
+    for path in corpus_sets():
+        has_standard = bool(read_osz(path).beatmaps)
+        for action in ("roundtrip", "inspect"):
+            rc = main(["osu", action, str(path)])
+            out, err = capsys.readouterr()
+            assert rc == (0 if has_standard else 2), (path.name, action, err)
+            assert "NOT equal" not in out and "Traceback" not in err
