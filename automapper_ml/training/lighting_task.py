@@ -41,7 +41,7 @@ from automapper_ml.models.lighting import (
 )
 from automapper_ml.tokenizer import LIGHT_BOS, LIGHT_EOS, LIGHT_PAD, split_light_events, truncate_light_group
 from automapper_ml.training.stage import REQUIRED_COLUMNS as REQUIRED_COLUMNS
-from automapper_ml.training.stage import StageData, StageTask, row_weight
+from automapper_ml.training.stage import StageData, StageItem, StageTask
 
 MODEL_INPUTS = (
     "cells",
@@ -70,13 +70,8 @@ class LightingDataError(ValueError):
 
 
 @dataclass
-class _Item:
-    key: str
-    map_key: str
-    difficulty: int
-    weight: float
+class _Item(StageItem):
     n_steps: int
-    audio_snapshot: Path
     token_snapshot: Path
 
 
@@ -106,8 +101,7 @@ class LightingData(StageData):
         n_steps = len(self.reader(token_snap).get(row["key"], ["light_beats"])["light_beats"])
         if n_steps == 0 or len(beats) < 2:  # no lighting, or no tempo to place steps with
             return None
-        return _Item(row["key"], row["map_key"], int(row["difficulty_index"]), row_weight(row), n_steps,
-                     audio_snap, token_snap)  # fmt: skip
+        return _Item(**self.item_fields(row), n_steps=n_steps, token_snapshot=token_snap)
 
     def __len__(self) -> int:
         return len(self.items)

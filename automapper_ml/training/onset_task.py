@@ -34,7 +34,7 @@ from automapper_ml.evaluation.onsets import OnsetScore, pooled_scores
 from automapper_ml.generation.peaks import pick_peaks
 from automapper_ml.models.onset import OnsetConfig, OnsetModel, gaussian_targets, predict_song
 from automapper_ml.training.stage import REQUIRED_COLUMNS as REQUIRED_COLUMNS
-from automapper_ml.training.stage import StageData, StageTask, row_weight
+from automapper_ml.training.stage import StageData, StageItem, StageTask
 
 THRESHOLDS = tuple(round(0.1 + 0.05 * i, 2) for i in range(15))  # 0.10 ... 0.80, tuned on validation
 
@@ -60,13 +60,8 @@ class OnsetDataError(ValueError):
 
 
 @dataclass
-class _Item:
-    key: str
-    map_key: str
-    difficulty: int
+class _Item(StageItem):
     n_frames: int
-    weight: float
-    audio_snapshot: Path
     token_snapshot: Path
     onsets: np.ndarray = field(repr=False)  # (n_onsets,) int64 onset frames
 
@@ -90,12 +85,8 @@ class OnsetData(StageData):
         if n_frames is None:
             n_frames = int(self.reader(audio_snap).meta(row["map_key"])["n_frames"])
         return _Item(
-            key=row["key"],
-            map_key=row["map_key"],
-            difficulty=int(row["difficulty_index"]),
+            **self.item_fields(row),
             n_frames=int(n_frames),
-            weight=row_weight(row),
-            audio_snapshot=audio_snap,
             token_snapshot=token_snap,
             onsets=np.asarray(onsets, dtype=np.int64),
         )

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,7 +37,7 @@ from torch import nn
 from automapper_ml.models.sequence import SequenceConfig, SequenceInputs, SequenceModel
 from automapper_ml.tokenizer import BOS, EOS, NOTE_VOCAB_SIZE, PAD, TIMING_TOKENS
 from automapper_ml.training.stage import REQUIRED_COLUMNS as REQUIRED_COLUMNS
-from automapper_ml.training.stage import StageData, StageTask, row_weight
+from automapper_ml.training.stage import StageData, StageItem, StageTask
 
 
 @dataclass(frozen=True)
@@ -72,18 +71,13 @@ TOKEN_DTYPE = np.uint8 if NOTE_VOCAB_SIZE <= 256 else np.int16  # the flat token
 
 
 @dataclass
-class SequenceItem:
+class SequenceItem(StageItem):
     """One row of the index (a map's difficulty): its groups are [first_group, first_group + n_groups)."""
 
-    key: str
-    map_key: str
     song_id: str
-    difficulty: int
-    weight: float
     n_frames: int
     first_group: int
     n_groups: int
-    audio_snapshot: Path
     mel: np.ndarray  # (n_mels, T) memory-mapped view of the song
     structure: np.ndarray  # (n_structure, T) memory-mapped view
 
@@ -134,15 +128,11 @@ class SequenceData(StageData):
             raise SequenceDataError(f"audio snapshot {audio_snap} has no record {row['map_key']!r}")
         arrays = reader.get(row["map_key"], ["mel", "structure"])  # memory-mapped views, nothing copied
         return SequenceItem(
-            key=row["key"],
-            map_key=row["map_key"],
+            **self.item_fields(row),
             song_id=str(row.get("song_id") or row["map_key"]),
-            difficulty=int(row["difficulty_index"]),
-            weight=row_weight(row),
             n_frames=int(arrays["mel"].shape[-1]),
             first_group=first_group,
             n_groups=n_groups,
-            audio_snapshot=audio_snap,
             mel=arrays["mel"],
             structure=arrays["structure"],
         )

@@ -48,6 +48,18 @@ def row_weight(row: dict) -> float:
     return float(row["weight"] if row["weight"] is not None else 1.0)
 
 
+@dataclass
+class StageItem:
+    """What every stage keeps of a frame index row (one difficulty of a map); a stage's item class
+    adds its own fields."""
+
+    key: str
+    map_key: str
+    difficulty: int
+    weight: float
+    audio_snapshot: Path  # resolved against the data home
+
+
 class StageData:
     """The rows of one split of a frame index, with lazy, shared snapshot readers: the one constructor
     of every stage's data.
@@ -88,6 +100,16 @@ class StageData:
     def _path(self, value: str) -> Path:
         p = Path(value)
         return p if p.is_absolute() or self.root is None else self.root / p
+
+    def item_fields(self, row: dict) -> dict[str, Any]:
+        """The StageItem fields of a row (the audio snapshot resolved, nothing opened)."""
+        return {
+            "key": row["key"],
+            "map_key": row["map_key"],
+            "difficulty": int(row["difficulty_index"]),
+            "weight": row_weight(row),
+            "audio_snapshot": self.snapshot_paths(row)[0],
+        }
 
     def snapshot_paths(self, row: dict) -> tuple[Path, Path]:
         """(audio snapshot, token snapshot) of a row, resolved against `root` (nothing opened)."""
