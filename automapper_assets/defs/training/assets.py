@@ -132,6 +132,27 @@ def with_budget(train_config: Any, config: TrainingRunConfig) -> Any:
     return replace(train_config, max_minutes=config.max_minutes) if config.max_minutes > 0 else train_config
 
 
+def log_run(
+    logger: Any,
+    stage: str,
+    result: Any,
+    best: Path | None,
+    config: dict[str, Any] | None = None,
+    summary: dict[str, Any] | None = None,
+) -> None:
+    """A finished training run to wandb (`logger`: a WandbResource.logger context): the config and the
+    summary when given, every epoch's metrics, the published checkpoint as the `<stage>-model` artifact."""
+    with logger as run:
+        if config is not None:
+            run.log_config(config)
+        for entry in result.history:
+            run.log_metrics(entry, step=int(entry.get("epoch", 0)))
+        if summary is not None:
+            run.log_summary(summary)
+        if best is not None:
+            run.log_artifact(best, f"{stage}-model", metadata=result.metrics)
+
+
 def result_metadata(
     result: Any, config: TrainingRunConfig, best: Path | None, specific: dict[str, Any], preset: str = ""
 ) -> dict[str, Any]:
@@ -202,13 +223,14 @@ def sequence_model(
     train_config = with_budget(preset.train, config)
     result = run.train(train_sequence_model, preset, config, context.log.info, decoding=preset.decoding)
     best = publish(result.best_path, run.stage_dir / "best.pt")
-    with wandb.logger(run.root, name=f"sequence-{context.run_id[:8]}", group="sequence") as logger:
-        logger.log_config({"model": preset.model.to_dict(), "train": train_config.to_dict(), **run.extra})
-        for entry in result.history:
-            logger.log_metrics(entry, step=int(entry.get("epoch", 0)))
-        logger.log_summary({**result.metrics, **{f"generated/{k}": v for k, v in result.generation.items()}})
-        if best is not None:
-            logger.log_artifact(best, "sequence-model", metadata=result.metrics)
+    log_run(
+        wandb.logger(run.root, name=f"sequence-{context.run_id[:8]}", group="sequence"),
+        "sequence",
+        result,
+        best,
+        config={"model": preset.model.to_dict(), "train": train_config.to_dict(), **run.extra},
+        summary={**result.metrics, **{f"generated/{k}": v for k, v in result.generation.items()}},
+    )
     m = result.metrics
     specific = {
         "val_loss": float(m.get("val_loss", float("nan"))),
@@ -233,11 +255,12 @@ def lighting_model(
     run = start_stage(context, config, paths, "lighting", LIGHTING_CODE_VERSION, preset.name)
     result = run.train(train_lighting_model, preset, config, context.log.info)
     best = publish(result.best_path, run.stage_dir / "best.pt")
-    with wandb.logger(run.root, name=f"lighting-{context.run_id[:8]}", group="lighting") as logger:
-        for entry in result.history:
-            logger.log_metrics(entry, step=int(entry.get("epoch", 0)))
-        if best is not None:
-            logger.log_artifact(best, "lighting-model", metadata=result.metrics)
+    log_run(
+        wandb.logger(run.root, name=f"lighting-{context.run_id[:8]}", group="lighting"),
+        "lighting",
+        result,
+        best,
+    )
     specific = {
         "val_loss": result.val_loss,
         "token_accuracy": result.token_accuracy,
