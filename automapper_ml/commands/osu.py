@@ -41,6 +41,7 @@ KINDS = (("circles", Circle), ("sliders", Slider), ("spinners", Spinner))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # the docstring's table, as written
     actions = parser.add_subparsers(dest="osu_action", metavar="ACTION", required=True)
     inspect = actions.add_parser("inspect", help="describe and judge every difficulty of a .osu or .osz")
     inspect.add_argument("path", help=".osu file or .osz set")
