@@ -123,11 +123,13 @@ def tempo_timing_points(tempo: TempoEstimate) -> tuple[TimingPoint, ...]:
 
 class OsuCache:
     """What cached inference derives from the weights (the step weights, made once) and the current
-    window's DecoderCache (`start`); nothing of it is stored on the model."""
+    window's DecoderCache (`start`); nothing of it is stored on the model. `dtype` bfloat16 keeps the
+    step weights, the audio K/V and the self K/V in bf16 (the residual stream, layer norms and logits
+    stay fp32), as sequence_cache does: about half the bytes a step reads, not bit-identical."""
 
-    def __init__(self, model: OsuModel) -> None:
-        self.model = model
-        self.weights = step_weights(model)  # type: ignore[arg-type]  # the same DecoderBlocks
+    def __init__(self, model: OsuModel, dtype: torch.dtype = torch.float32) -> None:
+        self.model, self.dtype = model, dtype
+        self.weights = step_weights(model, dtype)  # type: ignore[arg-type]  # the same DecoderBlocks
         self.window: DecoderCache | None = None
         self.condition: torch.Tensor | None = None  # (B, 1, d) of the current window
 
@@ -136,11 +138,12 @@ class OsuCache:
         """A fresh cache for B windows: mel (B, n_mels, W), structure (B, n_structure, W), cond (B, N_COND)."""
         model, c = self.model, self.model.config
         audio = model.audio_memory(mel, structure)
+        ks, vs = [k.to(self.dtype) for k in audio.k], [v.to(self.dtype) for v in audio.v]
         self.condition = bias = model.condition(cond)[:, None].float()  # (B, 1, d)
         b, h = mel.shape[0], c.heads
-        empty = [audio.k[0].new_empty(b, h, c.max_tokens, c.d_model // h) for _ in range(2 * c.layers)]
+        empty = [ks[0].new_empty(b, h, c.max_tokens, c.d_model // h) for _ in range(2 * c.layers)]
         self.window = DecoderCache(
-            audio.k, audio.v, None, bias, empty[: c.layers], empty[c.layers :], 0, 1, self.weights
+            ks, vs, None, bias, empty[: c.layers], empty[c.layers :], 0, 1, self.weights
         )
         return self.window
 

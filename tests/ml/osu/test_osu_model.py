@@ -137,6 +137,17 @@ def test_cached_steps_equal_the_full_forward():
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
 
 
+def test_bfloat16_cache_stays_close_to_the_fp32_forward():
+    m = model(1)
+    mel, structure, cond, tokens, frames = inputs(b=2, t=12)
+    full = m(mel, structure, cond, tokens, frames)
+    cache = OsuCache(m, torch.bfloat16)
+    cache.start(mel, structure, cond)
+    steps = torch.cat([cache.step(tokens[:, i : i + 1], frames[:, i : i + 1]) for i in range(12)], dim=1)
+    assert steps.dtype == torch.float32
+    assert (steps - full).abs().max() < 0.05 * full.abs().max()
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_masked_sampling_decodes_to_valid_maps(seed):
     m = dense(model(seed))
