@@ -11,6 +11,21 @@ towards a map's density (beat shifts of 1/4 and 1/2 beat, circles and sliders; `
 then samples about as many tokens per second of song as the fixtures' human maps hold, which the
 bench prints next to it (`human maps`), with the time the measured rate gives for the densest one.
 The issue asks for <= 30 s per 3-minute song on 2 cores. One short warm-up run first.
+
+Figures (3-minute song, 28-29 windows of 11.9 s; a SHARED 2-core box at load average 3-4, no AVX512,
+2026-12-03; human fixture maps hold 22.4 tokens per second of map (median), 40.4 at most):
+
+    config          precision  threads | tokens  tokens/s | wall     | densest human map at that rate
+    tiny  (0.35 M)  fp32       1       |  5618     703-757 |  7.4-8 s |  9.6-10.3 s   holds
+    tiny            fp32       2       |  5618      30-110 |  51-187 s|  misses (threads spin on a busy box)
+    full  (23.8 M)  fp32       1       |  5717          68 |  83.5 s  | 106 s         misses
+    full            bf16       1       |  5021          32 |  157 s   | 227 s         misses (no AVX512-BF16 here)
+    full            fp32       2       |  5717          12 |  469 s   |               misses
+
+tiny is bound by per-step overhead (~1.3 ms a token: torch op dispatch, masks, sampling), full by
+reading its 12.4 M decoder weights every token (~15 ms). So on 2 cores a tiny-sized model meets the
+budget with one intra-op thread; `full` (the GPU-training size) does not. As bench/generation.py
+found for Beat Saber, a second torch thread on a loaded machine only spins: measure 2 threads idle.
 """
 
 from __future__ import annotations
