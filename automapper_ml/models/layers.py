@@ -23,3 +23,15 @@ def attend_heads(
     y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)  # (B, H, T, dh)
     b, h, t, dh = y.shape
     return out(y.transpose(1, 2).reshape(b, t, h * dh))
+
+
+def encode_frames(
+    conv: nn.Module, pos: torch.Tensor, blocks: nn.ModuleList, ln: nn.LayerNorm, feats: torch.Tensor
+) -> torch.Tensor:
+    """The audio path the decoders share: `conv` (strided convs) takes feats (N, C, W) to (N, P, d),
+    the positions `pos` (>= P, d) are added, then the encoder `blocks` and the final LayerNorm."""
+    x = conv(feats).transpose(1, 2)  # (N, P, d)
+    x = x + pos[: x.shape[1]].to(x.dtype)
+    for block in blocks:
+        x = block(x)
+    return ln(x)

@@ -43,6 +43,7 @@ from torch import nn
 from automapper_ml.audio import FRAME_SECONDS, N_MELS, N_STRUCTURE
 from automapper_ml.formats.osu.model import Difficulty, TimingPoint
 from automapper_ml.models.checkpoint import read_stage_checkpoint
+from automapper_ml.models.layers import encode_frames
 from automapper_ml.models.sequence import (
     AudioMemory,
     DecoderBlock,
@@ -192,11 +193,7 @@ class AudioEncoder(nn.Module):
         self.ln = nn.LayerNorm(d)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        x = self.conv(feats).transpose(1, 2)  # (N, P, d)
-        x = x + self.pos[: x.shape[1]].to(x.dtype)
-        for block in self.blocks:
-            x = block(x)
-        return self.ln(x)
+        return encode_frames(self.conv, self.pos, self.blocks, self.ln, feats)
 
 
 class OsuModel(nn.Module):

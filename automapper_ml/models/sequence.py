@@ -59,7 +59,7 @@ from torch import nn
 
 from automapper_ml.audio import N_MELS, N_STRUCTURE
 from automapper_ml.models.checkpoint import read_stage_checkpoint
-from automapper_ml.models.layers import attend_heads
+from automapper_ml.models.layers import attend_heads, encode_frames
 from automapper_ml.models.onset import N_DIFFICULTIES
 from automapper_ml.tokenizer import (
     BOS,
@@ -432,11 +432,7 @@ class SequenceModel(nn.Module):
 
     def encode_input(self, feats: torch.Tensor) -> torch.Tensor:
         """`audio_input` (N, C, W) -> (N, ceil(W/stride), d)."""
-        x = self.audio_conv(feats).transpose(1, 2)  # (N, P, d)
-        x = x + self.audio_pos[: x.shape[1]].to(x.dtype)
-        for block in self.audio_blocks:
-            x = block(x)
-        return self.audio_ln(x)
+        return encode_frames(self.audio_conv, self.audio_pos, self.audio_blocks, self.audio_ln, feats)
 
     def frame_bucket(self, frames: torch.Tensor) -> torch.Tensor:
         """Window-relative frames -> embedding index: 0 before, 1 + frame // stride inside, P + 1 after."""
