@@ -46,6 +46,7 @@ from automapper_ml.formats.osu.osz import write_osz
 from automapper_ml.synth.audio import encode_ogg, render_song
 from automapper_ml.synth.charting import DifficultyStyle, _pick_hits
 from automapper_ml.synth.composition import BEATS_PER_BAR, Song
+from automapper_ml.synth.corpus import DemoConfig, compose, plan_corpus
 
 AUDIO_NAME = "audio.ogg"
 OSU_DIFFICULTIES = ("Normal", "Hard", "Insane", "Expert")
@@ -79,7 +80,7 @@ class OsuStyle:
 OSU_STYLES = {
     "Normal": OsuStyle(4.0, 3.5, 4.0, 5.0, 1.2, 100.0, 1.0, 0.3, 0.3, 0.3, 2.0, 0.5, 0.5),
     "Hard": OsuStyle(5.0, 4.0, 6.0, 7.5, 1.5, 150.0, 0.25, 0.155, 0.2, 0.35, 1.0, 0.5, 0.5),
-    "Insane": OsuStyle(6.0, 4.0, 8.0, 9.0, 1.8, 185.0, 0.5, 0.14, 0.12, 0.35, 1.0, 0.5, 0.5),
+    "Insane": OsuStyle(6.0, 4.0, 8.0, 9.0, 1.8, 185.0, 0.25, 0.13, 0.12, 0.35, 1.0, 0.5, 0.5),
     "Expert": OsuStyle(6.0, 4.2, 8.5, 9.5, 2.0, 240.0, 0.25, 0.1, 0.08, 0.3, 1.0, 0.5, 0.25),
 }
 DIFFICULTY_SETS = (  # 2-3 neighbouring difficulties per set
@@ -380,3 +381,8 @@ def write_osu_demo(
         say(f"osu! set {i + 1}/{len(songs)}: {song.title} ({', '.join(m.metadata.version for m in maps)})")
         paths.append(write_osz(Path(raw_dir) / osz_name(i, song), maps, {AUDIO_NAME: data}))
     return paths
+
+
+def osu_demo_songs(config: DemoConfig) -> list[Song]:
+    """The raw songs of the demo corpus `config` plans (the same `Song`s its Beat Saber maps chart)."""
+    return [compose(plan) for plan in plan_corpus(config)[0]]

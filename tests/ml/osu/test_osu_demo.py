@@ -12,11 +12,13 @@ from automapper_ml.evaluation.osu_stars import osu_stars, stars_available
 from automapper_ml.formats.osu import Circle, OsuMap, Slider, Spinner, osu_bytes, read_osu, read_osz
 from automapper_ml.synth.audio import encode_ogg, render_song
 from automapper_ml.synth.composition import compose_song
+from automapper_ml.synth.corpus import DemoConfig, plan_corpus
 from automapper_ml.synth.osu import (
     AUDIO_NAME,
     OSU_DIFFICULTIES,
     chart_osu,
     downbeats,
+    osu_demo_songs,
     song_beat,
     timing_points,
     write_osu_demo,
@@ -133,3 +135,22 @@ def test_rosu_reads_every_map_and_stars_rise(written, charts):
     for maps in charts:
         ratings = [osu_stars(m).stars for m in maps]
         assert ratings == sorted(ratings) and len(set(ratings)) == len(ratings), ratings
+
+
+@pytest.mark.skipif(not stars_available(), reason="rosu-pp-py is not installed")
+def test_demo_corpus_songs_chart_valid_and_ordered():
+    """The default demo corpus's own songs (30-45 s, charted without audio): no judge problem, every
+    object on an onset, and stars rising with the difficulty on every song."""
+    config = DemoConfig(n_songs=6)
+    songs = osu_demo_songs(config)
+    assert [s.title for s in songs] == [p.title for p in plan_corpus(config)[0]]
+    for song in songs:
+        ref_times = onsets(song)
+        ratings = []
+        for name in OSU_DIFFICULTIES:
+            m = chart_osu(song, name)
+            assert map_problems(m) == [], (song.title, name)
+            times = np.array([o.time for o in m.hit_objects]) / 1000.0
+            assert np.abs(ref_times[None, :] - times[:, None]).min(axis=1).max() <= WINDOW_S
+            ratings.append(osu_stars(m).stars)
+        assert ratings == sorted(ratings), (song.title, ratings)
