@@ -242,7 +242,7 @@ class _Cursor:
         self.turn = float(np.clip(self.turn + self.rng.normal(0, 0.25), -1.6, 1.6))
         heading = self.heading + self.turn + float(self.rng.normal(0, 0.3))
         for scale in (1.0, 0.8, 0.6, 0.4, 0.2):
-            for k in range(13):  # bounce: try headings ever further from the wanted one
+            for k in range(25):  # bounce: headings ever further from the wanted one, up to a U-turn
                 delta = (k + 1) // 2 * 0.26 * (1 if k % 2 else -1) * (1 if self.turn >= 0 else -1)
                 h = heading + delta
                 p = np.round(self.pos + distance * scale * np.array([math.cos(h), math.sin(h)]))
