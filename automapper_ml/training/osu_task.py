@@ -31,6 +31,7 @@ model's "unknown" embedding), normalised by `models.osu.difficulty_condition`.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -57,6 +58,7 @@ from automapper_ml.generation.osu import OsuSampling, _window_input
 from automapper_ml.models.osu import OsuConfig, OsuCursor, OsuModel, difficulty_condition
 from automapper_ml.tokenizer_osu import PAD, SOS, OsuTokenizerConfig, encode_osu
 
+_BYTES_IO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 IGNORE = -100  # target of a position that is not trained (context, PAD)
 _SAMPLING = OsuSampling()
 
@@ -123,16 +125,17 @@ def open_set(path: str | os.PathLike) -> OsuSet:
     except (MapError, OSError, ValueError) as err:
         return OsuSet(p, reason=f"unreadable set: {_line(err)}")
     if not osz.beatmaps:
-        why = "; ".join(f"{n}: {_line(e)}" for n, e in osz.refused[:3]) or "no .osu member"
+        first = _line(osz.refused[0][1]).removeprefix(f"{osz.refused[0][0]}: ") if osz.refused else ""
+        why = f"{len(osz.refused)} .osu refused, the first: {first}" if osz.refused else "no .osu member"
         return OsuSet(p, reason=f"no osu!standard difficulty ({why})")
-    audio = osz.audio()
+    audio, wanted = osz.audio(), osz.beatmaps[0][1].general.audio_filename
     if audio is None:
-        wanted = osz.beatmaps[0][1].general.audio_filename
         return OsuSet(p, reason=f"audio {wanted!r} is not in the set")
     try:
         feats = compute_features(load_audio(audio))
     except AudioError as err:
-        return OsuSet(p, reason=f"audio cannot be decoded: {_line(err)}")
+        why = _BYTES_IO.sub("it", _line(err)).removeprefix("audio cannot be decoded: ")
+        return OsuSet(p, reason=f"audio {wanted!r} cannot be decoded (soundfile/libsndfile: {why})")
     mel, structure = torch.from_numpy(feats.mel), torch.from_numpy(feats.structure)
     return OsuSet(p, osz.beatmaps, mel, structure)
 

@@ -84,7 +84,7 @@ def task(sets):
 def test_broken_set_is_quarantined_with_a_reason(task, sets, tmp_path):
     _, broken = sets
     assert set(task.quarantined) == {broken.name}
-    assert task.quarantined[broken.name].startswith("audio cannot be decoded")
+    assert task.quarantined[broken.name].startswith("audio 'audio.wav' cannot be decoded")
     (tmp_path / "junk.osz").write_bytes(b"PK not a zip")
     t = OsuTask([*(str(p) for p in sets[0]), str(tmp_path / "junk.osz")], CFG)
     assert "unreadable set" in t.quarantined["junk.osz"]
