@@ -44,7 +44,7 @@ from automapper_ml.formats.osu.model import (
 )
 from automapper_ml.formats.osu.osz import write_osz
 from automapper_ml.synth.audio import encode_ogg, render_song
-from automapper_ml.synth.charting import DifficultyStyle, _pick_hits
+from automapper_ml.synth.charting import DRUM_WEIGHT, DifficultyStyle, _pick_hits
 from automapper_ml.synth.composition import BEATS_PER_BAR, Song
 from automapper_ml.synth.corpus import DemoConfig, compose, plan_corpus
 
@@ -171,7 +171,7 @@ def timing_points(song: Song) -> tuple[TimingPoint, ...]:
 def _rhythm(song: Song, style: OsuStyle, rng: np.random.Generator) -> list[_Planned]:
     """Circles, sliders and spinners in time order, before positions."""
     timing = song.timing()
-    rendered: dict[float, float] = {}  # beat -> rendered time of its strongest hit
+    rendered: dict[float, float] = {}  # beat -> when its first drum (kick before snare...) sounds
     for hit, second in zip(song.hits, song.hit_seconds(), strict=True):
         rendered.setdefault(hit.beat, second)
     firsts = [s.start_beat for s in song.sections]
@@ -220,7 +220,7 @@ def _spinners(song: Song, style: OsuStyle) -> list[tuple[float, float]]:
     for i, s in enumerate(song.sections):
         last = i == len(song.sections) - 1
         start, end = s.end_beat - BEATS_PER_BAR, s.end_beat - max(1.0, style.rest_beats)
-        strong = [h for h in song.hits if start < h.beat < end and h.velocity >= STRONG and h.drum != "hat"]
+        strong = [h for h in song.hits if start < h.beat < end and DRUM_WEIGHT[h.drum] * h.velocity >= STRONG]
         seconds = timing.to_seconds(end) - timing.to_seconds(start)
         if s.bars >= 2 and len(strong) <= 1 and seconds >= MIN_SPINNER_SECONDS and (last or s.energy <= 0.3):
             out.append((start, end))
