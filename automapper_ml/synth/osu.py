@@ -373,6 +373,8 @@ def write_osu_demo(
 ) -> list[Path]:
     """One `.osz` per song in `raw_dir` (maps from `chart_osu_set`, the song as `audio.ogg`: the
     given encoded audio, or rendered here); byte-identical for the same songs and seed."""
+    if audio is not None and len(audio) != len(songs):
+        raise ValueError(f"{len(audio)} audio files for {len(songs)} songs")
     say = progress or (lambda line: None)
     paths = []
     for i, song in enumerate(songs):

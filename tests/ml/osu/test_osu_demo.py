@@ -53,6 +53,8 @@ def test_same_seed_same_bytes(written, tmp_path):
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(again, written, strict=True))
     other = write_osu_demo(tmp_path / "other", SONGS[:1], seed=6)
     assert other[0].read_bytes() != written[0].read_bytes()
+    with pytest.raises(ValueError, match="1 audio files for 2 songs"):
+        write_osu_demo(tmp_path / "bad", SONGS[:2], audio=[b"OggS"])
 
 
 def test_sets_read_back_valid_with_audio(written):
