@@ -150,6 +150,7 @@ def test_samples_equal_what_generation_feeds(task, monkeypatch):
     assert out.tokens == item.tokens.tolist()
     ks = np.flatnonzero(data.windows[:, 0] == k)
     assert len(fed) == len(ks)
+    assert (1 + data.windows[ks, 4] - data.windows[ks, 2]).max() == CFG.max_tokens  # that switch too
     for w, j in zip(fed, ks, strict=True):
         tokens, frames, _, _ = data.sample(int(j))
         if tokens[-1] == EOS:  # generation stops on EOS without feeding it
