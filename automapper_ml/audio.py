@@ -149,7 +149,13 @@ def audio_info(source: AudioSource) -> AudioInfo:
     try:
         info = sf.info(_handle(source))
     except Exception as err:  # libsndfile raises several types for garbage input
-        raise AudioError(f"audio cannot be decoded: {_one_line(err)}") from err
+        repaired = mp3_from_first_frame(source)
+        if repaired is None:
+            raise AudioError(f"audio cannot be decoded: {_one_line(err)}") from err
+        try:
+            info = sf.info(io.BytesIO(repaired))
+        except Exception:
+            raise AudioError(f"audio cannot be decoded: {_one_line(err)}") from err
     rate, channels, frames = int(info.samplerate), int(info.channels), int(info.frames)
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise AudioLimitError(
@@ -176,7 +182,7 @@ def read_blocks(source: AudioSource, info: AudioInfo | None = None) -> Iterator[
     max_frames = int(MAX_AUDIO_SECONDS * info.rate)
     decoded = 0
     try:
-        with sf.SoundFile(_handle(source)) as f:
+        with _sound_file(source) as f:
             while True:
                 block = f.read(DECODE_BLOCK, dtype="float32", always_2d=True)
                 if not len(block):
@@ -345,6 +351,69 @@ def transcode_to_ogg(source: AudioSource, *, quality: float | None = None) -> by
 
 def _handle(source: AudioSource):
     return io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+
+
+def _sound_file(source: AudioSource) -> sf.SoundFile:
+    """The source opened for reading; an MP3 libsndfile cannot open is retried from its first frame."""
+    try:
+        return sf.SoundFile(_handle(source))
+    except Exception:
+        repaired = mp3_from_first_frame(source)
+        if repaired is None:
+            raise
+        return sf.SoundFile(io.BytesIO(repaired))
+
+
+# MPEG audio Layer III frame headers: bitrates (kbit/s) by index, for MPEG-1 and for MPEG-2/2.5
+_MP3_KBPS = {
+    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+MP3_SCAN_BYTES = 1 << 20  # how far past the tags the first frame is looked for
+MP3_CHAINED_FRAMES = 4  # frames in a row, each where the previous one's length says, that make a start
+
+
+def _mp3_frame_length(data: bytes, at: int) -> int:
+    """The length in bytes of the MPEG Layer III frame whose header is at `at`, 0 when none is."""
+    if at + 4 > len(data) or data[at] != 0xFF or data[at + 1] & 0xE0 != 0xE0:
+        return 0
+    version, layer = (data[at + 1] >> 3) & 3, (data[at + 1] >> 1) & 3
+    bitrate, rate, padding = data[at + 2] >> 4, (data[at + 2] >> 2) & 3, (data[at + 2] >> 1) & 1
+    if version == 1 or layer != 1 or bitrate in (0, 15) or rate == 3:
+        return 0
+    kbps = _MP3_KBPS[3 if version == 3 else 2][bitrate]
+    per_frame = 144 if version == 3 else 72  # samples per frame / 8
+    return per_frame * kbps * 1000 // _MP3_RATES[version][rate] + padding
+
+
+def mp3_from_first_frame(source: AudioSource) -> bytes | None:
+    """An MP3 that libsndfile cannot open because of what precedes its audio (an ID3v2 tag whose size
+    field is 0 or too short, an ID3v1 tag or junk in front): its bytes from the first MPEG Layer III
+    frame on, found as MP3_CHAINED_FRAMES headers in a row. None for anything else (not ID3-tagged,
+    or no such frames in the first MP3_SCAN_BYTES), so other input keeps its own error."""
+    if isinstance(source, bytes | bytearray):
+        data = bytes(source)
+    else:
+        try:
+            with open(source, "rb") as f:
+                if f.read(3) != b"ID3":
+                    return None
+                f.seek(0)
+                data = f.read()
+        except OSError:
+            return None
+    if not data.startswith(b"ID3"):
+        return None
+    at = data.find(b"\xff", 10)
+    while 0 <= at < MP3_SCAN_BYTES:
+        pos, chained = at, 0
+        while chained < MP3_CHAINED_FRAMES and (length := _mp3_frame_length(data, pos)):
+            pos, chained = pos + length, chained + 1
+        if chained == MP3_CHAINED_FRAMES:
+            return data[at:]
+        at = data.find(b"\xff", at + 1)
+    return None
 
 
 def _one_line(err: BaseException) -> str:
