@@ -6,7 +6,9 @@
    that folder in place instead (never writing into it, never copying it) and nothing is generated.
    `--profile` (configs/profiles.toml) picks the preset of every training stage at once: `demo`
    (default), `cpu` (~60 real songs on 2 CPU cores in under an hour), `gpu`.
-3. Observe `raw_map_zips` (one data version per shard).
+   With the demo corpus come its osu! beatmapsets, in <home>/osu_raw (the `osu` group's input).
+3. Observe `raw_map_zips` (one data version per shard) and `osu_raw`; the `osu` group is skipped,
+   with a line that says so, when <home>/osu_raw holds no .osz.
 4. Layer by layer: ask Dagster which assets of PIPELINE_GROUPS are missing or stale, materialise
    the ones whose upstream is already fresh, look again; stop when everything is fresh.
    Unpartitioned assets of one layer share one run; a partitioned asset runs once per stale
@@ -42,7 +44,8 @@ from automapper_assets.staleness import FRESH, make_resolver, partitions_of
 from automapper_ml.paths import restored_env
 from automapper_ml.training.profiles import load_profile, profile_names
 
-PIPELINE_GROUPS = ("ingest", "features", "training", "evaluation")
+PIPELINE_GROUPS = ("ingest", "features", "training", "evaluation", "osu")
+OSU_GROUP = "osu"
 OFFLINE_EXCLUDED_TAG = "network"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_ROUNDS = 20
@@ -82,13 +85,34 @@ def ensure_corpus(home: Path, demo_config: object | None = None, raw_dir: Path |
     except ImportError as exc:
         raise SystemExit(f"{raw} has no zips and the demo generator is unavailable ({exc})") from None
     started = time.monotonic()
-    report = generate_demo_corpus(home, demo_config or DemoConfig())
+    config = demo_config or DemoConfig()
+    report = generate_demo_corpus(home, config)
     counts = ", ".join(
         f"{len(v)} {k}"
         for k in ("songs", "maps", "broken")
         if isinstance(v := getattr(report, k, None), tuple)
     )
-    return f"generated the demo corpus into {raw} in {time.monotonic() - started:.1f} s ({counts})"
+    sets = ensure_osu_demo(home, config)
+    return (
+        f"generated the demo corpus into {raw} in {time.monotonic() - started:.1f} s ({counts}; "
+        f"{sets} osu! sets in {home / 'osu_raw'})"
+    )
+
+
+def has_osz(folder: Path) -> bool:
+    return folder.is_dir() and any(p.suffix.lower() == ".osz" for p in folder.iterdir())
+
+
+def ensure_osu_demo(home: Path, config: object) -> int:
+    """The demo songs' osu! beatmapsets (automapper_ml.synth.osu) in <home>/osu_raw, unless it already
+    holds .osz files; returns how many sets are there."""
+    folder = home / "osu_raw"
+    if not has_osz(folder):
+        from automapper_ml.synth.osu import osu_demo_songs, write_osu_demo
+
+        folder.mkdir(parents=True, exist_ok=True)
+        write_osu_demo(folder, osu_demo_songs(config))
+    return sum(1 for p in folder.iterdir() if p.suffix.lower() == ".osz")
 
 
 def load_definitions() -> dg.Definitions:
@@ -224,6 +248,16 @@ def _materialise(
 
     launcher.observe([raw_map_zips], resources={"paths": _paths_resource(defs)})
     log("observed raw_map_zips")
+    groups = list(groups)
+    if OSU_GROUP in groups:
+        if has_osz(home / "osu_raw"):
+            from automapper_assets.defs.osu.assets import osu_raw
+
+            launcher.observe([osu_raw], resources={"paths": _paths_resource(defs)})
+            log("observed osu_raw")
+        else:
+            groups.remove(OSU_GROUP)
+            log(f"no .osz in {home / 'osu_raw'}: the osu group is skipped (put osu! beatmapsets there)")
     keys = pipeline_keys(defs, groups)
     done: list[str] = []
     rounds = 0
@@ -263,6 +297,8 @@ def print_outputs(home: Path) -> None:
         ("lighting model", home / "models" / "lighting" / "best.pt"),
         ("snapshots", home / "snapshots"),
         ("metrics history", home / "metrics" / "history.parquet"),
+        ("osu! manifest", home / "osu" / "manifest.parquet"),
+        ("osu! blacklist", home / "osu" / "blacklist.parquet"),
         ("wandb (offline)", home / "wandb"),
         ("Dagster instance", home / "dagster_home"),
     ):
