@@ -289,7 +289,7 @@ def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE) -> np.ndarra
         parts.append(resampler.finish())
     if not sum(len(p) for p in parts):
         raise AudioError("audio is empty")
-    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+    return _drain(parts, np.float32)
 
 
 def export_rate(rate: int) -> int:
@@ -337,7 +337,21 @@ def load_song(source: AudioSource) -> tuple[np.ndarray, int, np.ndarray]:
         native.append(to_export.finish())
     if not sum(len(p) for p in mono):
         raise AudioError("audio is empty")
-    return np.concatenate(native), target, np.ascontiguousarray(np.concatenate(mono), dtype=np.float32)
+    mono_samples = _drain(mono, np.float32)
+    return _drain(native, np.result_type(*native)), target, mono_samples
+
+
+def _drain(parts: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
+    """np.concatenate(parts) as `dtype`, emptying `parts` as it copies: each block is freed once it
+    is in place, so a long song peaks near one copy of its samples, not two (the same values)."""
+    out = np.empty((sum(len(p) for p in parts), *parts[0].shape[1:]), dtype=dtype)
+    at = 0
+    parts.reverse()
+    while parts:
+        part = parts.pop()
+        out[at : at + len(part)] = part
+        at += len(part)
+    return out
 
 
 def transcode_to_ogg(source: AudioSource, *, quality: float | None = None) -> bytes:

@@ -263,8 +263,17 @@ def check_mappable(mono: np.ndarray) -> None:
                          f"{MIN_GENERATE_SECONDS:g} s")  # fmt: skip
     window = max(1, int(SILENCE_WINDOW_SECONDS * SAMPLE_RATE))
     whole = len(mono) // window * window
-    energy = (mono[:whole].astype(np.float64).reshape(-1, window) ** 2).mean(axis=1)  # (windows,)
-    peak = 10.0 * np.log10(max(float(energy.max()), 1e-30))
+    windows = mono[:whole].reshape(-1, window)
+    # the loudest window's mean square, computed a slice of windows at a time (each window's value as
+    # one float64 pass would give it): a 29-minute song would need two 300 MB float64 copies at once
+    loudest = max(
+        (
+            (windows[i : i + 1024].astype(np.float64) ** 2).mean(axis=1).max()
+            for i in range(0, len(windows), 1024)
+        ),
+        default=0.0,
+    )
+    peak = 10.0 * np.log10(max(float(loudest), 1e-30))
     if peak < SILENT_PEAK_DBFS:
         raise AudioError(f"the song is silent (its loudest {SILENCE_WINDOW_SECONDS:g} s is {max(peak, -120):.0f} "
                          f"dBFS, under {SILENT_PEAK_DBFS:g}); no map was written")  # fmt: skip
