@@ -1,5 +1,10 @@
 """osu!standard beatmaps (.osu files and .osz sets):
 
+  automapper osu generate SONG [-o OUT.osz] [--stars N | --ar A --cs C --od O --hp H] [--seed S]
+                                        map a song (any audio file soundfile reads) with the shipped
+                                        osu! model (automapper_ml/pretrained/osu, or --model); the
+                                        .osz holds the difficulty and the song. With --stars (default
+                                        4) the map's star rating (rosu-pp-py) is fitted to the request
   automapper osu inspect PATH           per difficulty: name, format version, mode, AR/CS/OD/HP, object
                                         counts and type shares, length, BPM, star rating (when rosu-pp-py
                                         is installed) and the judge's figures (evaluation.osu)
@@ -53,6 +58,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     roundtrip.add_argument("path", help=".osu file or .osz set")
     roundtrip.add_argument("-o", "--output", help="write the v14 .osu (or .osz) here")
     roundtrip.set_defaults(_osu=run_roundtrip)
+    gen = actions.add_parser("generate", help="map a song: write an .osz with one osu!standard difficulty")
+    gen.add_argument("song", help="audio file (.mp3, .ogg, .wav, .flac, ...)")
+    gen.add_argument("-o", "--output", help="the .osz to write (default ./<song name>.osz)")
+    gen.add_argument(
+        "--stars", type=float, help="star rating to aim for (default 4 unless --ar/--cs/--od/--hp)"
+    )
+    for name in ("ar", "cs", "od", "hp"):
+        gen.add_argument(
+            f"--{name}", type=float, help=f"{name.upper()} 0..10 (default: from the star rating)"
+        )
+    gen.add_argument("--seed", type=int, default=0, help="random seed: same seed, same map (default 0)")
+    gen.add_argument("--bpm", type=float, help="the song's BPM (default: detected)")
+    gen.add_argument("--first-beat", type=float, metavar="SECONDS", help="time of a beat (default: detected)")
+    gen.add_argument(
+        "--temperature", type=float, default=None, help="sampling temperature (default: the model card's)"
+    )
+    gen.add_argument("--model", help="an osu! checkpoint (default: the shipped one)")
+    gen.add_argument("--title", help="title (default: the file's tag, else its name)")
+    gen.add_argument("--artist", help="artist (default: the file's tag)")
+    gen.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(_osu=run_generate)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -189,3 +216,64 @@ def run_roundtrip(args: argparse.Namespace) -> int:
             raise CommandError(f"{out}: {len(beatmaps)} difficulties need an .osz output")
         print(f"wrote {out}")
     return 1 if unequal else 0
+
+
+# ------------------------------------------------------------------------------ generate
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    song = Path(args.song)
+    if not song.is_file():
+        raise CommandError(f"song {song} does not exist or is not a file")
+    out = Path(args.output) if args.output else Path.cwd() / f"{song.stem}.osz"
+    if out.suffix.casefold() != ".osz":
+        raise CommandError(f"{out}: the output is an .osz set")
+    if args.threads < 1:
+        raise CommandError(f"--threads must be >= 1, got {args.threads}")
+    from automapper_ml.audio import AudioError
+    from automapper_ml.generation.osu_song import OsuRequest, OsuRequestError, map_osu_song, write_osu_song
+    from automapper_ml.pretrained.osu import OSU_MODEL_FILE, default_sampling
+
+    try:
+        request = OsuRequest(stars=args.stars, ar=args.ar, cs=args.cs, od=args.od, hp=args.hp)
+        sampling = default_sampling(seed=args.seed, temperature=args.temperature)
+    except (OsuRequestError, ValueError) as err:
+        raise CommandError(str(err)) from err
+    import torch
+
+    from automapper_ml.models.osu import load_osu_model
+
+    torch.set_num_threads(args.threads)
+    model_path = Path(args.model) if args.model else OSU_MODEL_FILE
+    try:
+        model = load_osu_model(model_path)
+    except (OSError, ValueError) as err:
+        raise CommandError(f"{model_path}: {' '.join(str(err).split())}") from err
+    bar = None
+    if not args.quiet:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=100, desc="osu generate", unit="%", file=sys.stderr, leave=False)
+
+    def progress(share: float) -> None:
+        if bar is not None:
+            bar.update(int(100 * share) - bar.n)
+
+    try:
+        result = map_osu_song(song, model, request, sampling=sampling, bpm=args.bpm, first_beat=args.first_beat,
+                              title=args.title, artist=args.artist, progress=progress)  # fmt: skip
+    except AudioError as err:
+        raise CommandError(f"{song}: {err}") from err
+    except ValueError as err:
+        raise CommandError(" ".join(str(err).split())) from err
+    finally:
+        if bar is not None:
+            bar.close()
+    path = write_osu_song(result, out)
+    print(f"[{result.map.metadata.version}] {result.summary()}")
+    if result.stars is None:
+        print(f"star rating not fitted: {INSTALL_HINT}")
+    print(f"wrote {path}")
+    return 0

@@ -1,5 +1,5 @@
 """Star rating and max combo from an independent parser: `rosu-pp-py` (the Rust port of osu!'s
-difficulty calculator, a test/dev dependency), reading the `.osu` bytes the project writes, so a map
+difficulty calculator, a dependency of the project), reading the `.osu` bytes the project writes, so a map
 that only our own reader accepts fails here.
 
     stars = osu_stars(beatmap)      # an OsuMap (written as v14 first), .osu bytes or a path

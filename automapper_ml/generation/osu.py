@@ -59,6 +59,7 @@ from automapper_ml.tokenizer_osu import (
     _DY,
     _OBJECT,
     ADD_SLIDER_ANCHOR,
+    BEAT_SHIFT0,
     CELL_X,
     CELL_Y,
     COORD_BINS,
@@ -75,6 +76,8 @@ from automapper_ml.tokenizer_osu import (
     SOS,
     START_SLIDER,
     STEP,
+    TIME_SHIFT0,
+    TIME_SHIFT_MS,
     OsuGrammar,
     OsuState,
     OsuTokenizerConfig,
@@ -98,10 +101,19 @@ class OsuSampling:
     lead: float = 0.25  # a new window puts the cursor at this share of it
     switch: float = 0.75  # the next window starts when the cursor passes this share
     max_tokens_per_second: float = 60.0  # of audio: a stop for a model that never moves the cursor
+    grid_only: bool = True  # beat encoding: no TIME_SHIFT (ms) tokens, so every object is on the grid
+    end_share: float = 0.85  # EOS only once the cursor has passed this share of the song
+    time_temperature: float | None = (
+        None  # temperature where an object ends (shift, place, end): None = `temperature`
+    )
 
     def __post_init__(self) -> None:
         if not self.temperature > 0 or not 0 < self.top_p <= 1:
             raise ValueError("temperature must be > 0 and top_p in (0, 1]")
+        if self.time_temperature is not None and not self.time_temperature > 0:
+            raise ValueError("time_temperature must be > 0")
+        if not 0 <= self.end_share <= 1:
+            raise ValueError("end_share must be in [0, 1]")
         if not set(self.kinds) <= set(SLIDER_KINDS):
             raise ValueError(f"slider kinds {self.kinds!r} are not among {SLIDER_KINDS}")
         if not 0 <= self.lead < self.switch <= 1:
@@ -148,13 +160,15 @@ class OsuCache:
         return self.window
 
     @torch.no_grad()
-    def step(self, tokens: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """Feed tokens (B, T) with their window-relative cursor frames (B, T) after the cached ones;
-        their logits (B, T, vocab). sequence_cache.step_model does the step: token + position + the
-        cache's bias, which here is the condition plus each token's cursor embedding."""
+    def step(
+        self, tokens: torch.Tensor, frames: torch.Tensor, phases: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Feed tokens (B, T) with their window-relative cursor frames (B, T) (and beat phases) after
+        the cached ones; their logits (B, T, vocab). sequence_cache.step_model does the step: token +
+        position + the cache's bias, which here is the condition plus each token's cursor embedding."""
         if self.window is None or self.condition is None:
             raise ValueError("start a window first")
-        self.window.bias = self.condition + self.model.cursor_embedding(frames)
+        self.window.bias = self.condition + self.model.cursor_embedding(frames, phases)
         return step_model(self.model, tokens, self.window)  # type: ignore[arg-type]
 
 
@@ -330,6 +344,10 @@ def generate_osu(
     end_ms = n_frames * FRAME_SECONDS * 1000.0
     budget = int(opt.max_tokens_per_second * n_frames * FRAME_SECONDS) + c.context_tokens
     tokens, frames = [SOS], [0]  # frames: the cursor's frame after each token (absolute)
+    phases = [cursor.phase]  # and its beat phase
+    timing = np.zeros(len(state.allowed()), dtype=bool)
+    timing[TIME_SHIFT0 : TIME_SHIFT0 + len(TIME_SHIFT_MS)] = True
+    time_t = opt.time_temperature or opt.temperature
     window_start, windows, logits = -1, 0, None
     while len(tokens) < budget and cursor.ms < end_ms:
         frame = frames[-1]
@@ -343,12 +361,20 @@ def generate_osu(
             ctx = tokens[max(1, len(tokens) - c.context_tokens) :]
             prefix = [SOS, *ctx]
             pf = [frames[len(tokens) - len(prefix)], *frames[len(tokens) - len(ctx) :]]
-            logits = _step(cache, prefix, pf, window_start, device)
+            pp = [phases[len(tokens) - len(prefix)], *phases[len(tokens) - len(ctx) :]]
+            logits = _step(cache, prefix, pf, window_start, device, pp)
             windows += 1
             if progress is not None:
                 progress(min(1.0, frame / max(n_frames, 1)))
-        mask = torch.from_numpy(masks(state, shape)).to(device)
-        probs = torch.softmax(logits.float().masked_fill(~mask, -math.inf) / opt.temperature, dim=-1)
+        allowed = masks(state, shape)
+        if opt.grid_only and state.beat and allowed[BEAT_SHIFT0 + 1]:
+            allowed = allowed & ~timing
+        if cursor.ms < opt.end_share * end_ms and allowed.sum() > 1:
+            allowed = allowed.copy()
+            allowed[EOS] = False
+        mask = torch.from_numpy(allowed).to(device)
+        temperature = time_t if state.phase == _BOUNDARY else opt.temperature  # a timing decision
+        probs = torch.softmax(logits.float().masked_fill(~mask, -math.inf) / temperature, dim=-1)
         t = int(sample_top_p(probs[None], opt.top_p, generator)[0])
         state_before, state = state, state.advance(t)
         if t == EOS:
@@ -357,7 +383,8 @@ def generate_osu(
         shape.advance(t, state_before)
         tokens.append(t)
         frames.append(int(seconds_to_frame(cursor.advance(t) / 1000.0)))
-        logits = _step(cache, [t], frames[-1:], window_start, device)
+        phases.append(cursor.phase)
+        logits = _step(cache, [t], frames[-1:], window_start, device, phases[-1:])
     if tokens[-1] != EOS and state.can_end:
         tokens.append(EOS)
     out = decode_osu(tokens, timing_points=points, difficulty=difficulty, config=tokenizer)
@@ -366,8 +393,12 @@ def generate_osu(
     return OsuGeneration(tokens, out, windows, {"judge_checks": masks.checks, "ends_refused": masks.refused})
 
 
-def _step(cache: OsuCache, tokens: list[int], frames: list[int], start: int, device) -> torch.Tensor:
-    """The logits (vocab,) after feeding `tokens` at absolute cursor `frames` to the window at `start`."""
+def _step(
+    cache: OsuCache, tokens: list[int], frames: list[int], start: int, device, phases: list[int] | None = None
+) -> torch.Tensor:
+    """The logits (vocab,) after feeding `tokens` at absolute cursor `frames` (and beat `phases`) to
+    the window at `start`."""
     tok = torch.tensor([tokens], dtype=torch.long, device=device)
     fr = torch.tensor([frames], dtype=torch.long, device=device) - start
-    return cache.step(tok, fr)[0, -1]
+    ph = None if phases is None else torch.tensor([phases], dtype=torch.long, device=device)
+    return cache.step(tok, fr, ph)[0, -1]

@@ -14,6 +14,11 @@ Layout (a Whisper-like encoder-decoder over windows of audio):
   as a frame relative to the window start: a coarse embedding per audio position (0 before the
   window, P + 1 after it) plus a fine one for the frame inside the position, so the decoder knows
   which audio it is placing objects on. `OsuCursor` computes the cursor for any token stream.
+  With `beat_phase` (the default) the token also gets the cursor's place in the bar: its tick of
+  the beat grid modulo `PHASES` (48 = four beats of 12 ticks, counted from the timing point in
+  force), or `OFF_GRID` when the cursor is not on a tick (after a TIME_SHIFT). Without it the model
+  cannot tell a downbeat from an off-beat (frames do not say where the beat is), and a map sampled
+  one tick off the beat stays off it.
 - Condition: AR, CS, OD, HP and a star-rating target, each normalised (`COND_CENTRE`/`COND_SCALE`)
   and embedded as value x weight + shift; a field that is unknown (NaN) takes its own learned
   "unknown" embedding, so `--stars` alone or `--ar --cs --od --hp` alone are both inputs the model
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import math
 import os
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -62,6 +68,8 @@ from automapper_ml.tokenizer_osu import (
     BeatGrid,
 )
 
+PHASES = 48  # ticks in a bar of four beats (tokenizer_osu.TICKS_PER_BEAT = 12)
+OFF_GRID = PHASES  # the phase of a cursor between ticks; also "unknown"
 COND_FIELDS = ("ar", "cs", "od", "hp", "stars")
 COND_CENTRE = (5.0, 5.0, 5.0, 5.0, 5.0)
 COND_SCALE = (5.0, 5.0, 5.0, 5.0, 3.0)  # AR/CS/OD/HP 0..10 -> -1..1; stars 2..8 -> -1..1
@@ -96,6 +104,7 @@ class OsuConfig:
     dropout: float = 0.1
     cond_dropout: float = 0.2  # training: probability that a row's whole condition becomes "unknown"
     field_dropout: float = 0.1  # training: probability that one field on its own becomes "unknown"
+    beat_phase: bool = True  # embed the cursor's tick in the bar (PHASES, OFF_GRID)
 
     @classmethod
     def preset(cls, name: str) -> OsuConfig:
@@ -158,6 +167,16 @@ class OsuCursor:
         self.grid = BeatGrid(tuple(timing_points) or (TimingPoint(0.0, DEFAULT_BEAT_LENGTH),))
         self.ms = 0.0
 
+    @property
+    def phase(self) -> int:
+        """The cursor's tick in the bar: (tick - its section's first tick) mod PHASES, or OFF_GRID
+        when it is not on a tick."""
+        g = self.grid
+        i = max(0, bisect_right(g.times, self.ms) - 1)
+        at = (self.ms - g.times[i]) / g.tick_ms[i]
+        tick = round(at)
+        return tick % PHASES if abs(at - tick) < 1e-3 else OFF_GRID
+
     def advance(self, token: int) -> float:
         """The cursor after `token`."""
         if TIME_SHIFT0 <= token < TIME_SHIFT0 + len(TIME_SHIFT_MS):
@@ -173,6 +192,16 @@ def cursor_frames(tokens: Iterable[int], timing_points: Sequence[TimingPoint] = 
     cursor = OsuCursor(timing_points)
     ms = np.array([cursor.advance(int(t)) for t in tokens], dtype=np.float64)
     return np.rint(ms / (1000.0 * FRAME_SECONDS)).astype(np.int64)
+
+
+def cursor_phases(tokens: Iterable[int], timing_points: Sequence[TimingPoint] = ()) -> np.ndarray:
+    """(T,) int64: `OsuCursor.phase` after each token."""
+    cursor = OsuCursor(timing_points)
+    out = []
+    for t in tokens:
+        cursor.advance(int(t))
+        out.append(cursor.phase)
+    return np.asarray(out, dtype=np.int64)
 
 
 class AudioEncoder(nn.Module):
@@ -206,6 +235,7 @@ class OsuModel(nn.Module):
         self.position = nn.Embedding(c.max_tokens, d)
         self.cursor = nn.Embedding(c.audio_positions + 2, d)  # 0 = before the window, P + 1 = after it
         self.cursor_fine = nn.Embedding(c.audio_stride, d)  # the frame inside its audio position
+        self.beat = nn.Embedding(PHASES + 1, d) if c.beat_phase else None  # tick in the bar, OFF_GRID
         self.cond_weight = nn.Parameter(torch.zeros(N_COND, d))
         self.cond_shift = nn.Parameter(torch.zeros(N_COND, d))
         self.cond_unknown = nn.Parameter(torch.zeros(N_COND, d))
@@ -242,20 +272,28 @@ class OsuModel(nn.Module):
         x = torch.where(known[..., None], value * self.cond_weight + self.cond_shift, self.cond_unknown)
         return self.cond_mlp(x.sum(dim=1))
 
-    def cursor_embedding(self, frames: torch.Tensor) -> torch.Tensor:
-        """Window-relative cursor frames (B, T) long -> (B, T, d): coarse position + frame inside it."""
+    def cursor_embedding(self, frames: torch.Tensor, phases: torch.Tensor | None = None) -> torch.Tensor:
+        """Window-relative cursor frames (B, T) long -> (B, T, d): coarse position + frame inside it
+        (+ the beat phase (B, T) in 0..OFF_GRID with `beat_phase`; None: OFF_GRID everywhere)."""
         stride, p = self.config.audio_stride, self.config.audio_positions
         coarse = torch.div(frames, stride, rounding_mode="floor").clamp(-1, p)
         fine = torch.where((coarse >= 0) & (coarse < p), frames.remainder(stride), 0)
-        return self.cursor(coarse + 1) + self.cursor_fine(fine)
+        out = self.cursor(coarse + 1) + self.cursor_fine(fine)
+        if self.beat is not None:
+            phases = torch.full_like(frames, OFF_GRID) if phases is None else phases.clamp(0, OFF_GRID)
+            out = out + self.beat(phases)
+        return out
 
-    def embed(self, tokens: torch.Tensor, start: int, frames: torch.Tensor) -> torch.Tensor:
-        """Decoder input of tokens (B, T) at positions start.. with their cursor frames (B, T),
-        before the condition (the cached path adds it once per window)."""
+    def embed(
+        self, tokens: torch.Tensor, start: int, frames: torch.Tensor, phases: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Decoder input of tokens (B, T) at positions start.. with their cursor frames (B, T) (and
+        beat phases), before the condition (the cached path adds it once per window)."""
         t = tokens.shape[1]
         if start + t > self.config.max_tokens:
             raise ValueError(f"window longer than max_tokens={self.config.max_tokens}")
-        return self.token(tokens) + self.position.weight[start : start + t] + self.cursor_embedding(frames)
+        pos = self.position.weight[start : start + t]
+        return self.token(tokens) + pos + self.cursor_embedding(frames, phases)
 
     # ------------------------------------------------------------------ decoder
     def forward(
@@ -265,10 +303,11 @@ class OsuModel(nn.Module):
         cond: torch.Tensor,  # (B, N_COND), NaN = unknown
         tokens: torch.Tensor,  # (B, T): SOS, context, the window's tokens (PAD after the end)
         frames: torch.Tensor,  # (B, T): each token's cursor frame relative to the window start
+        phases: torch.Tensor | None = None,  # (B, T): each token's cursor beat phase (cursor_phases)
     ) -> torch.Tensor:
         """Teacher-forced logits (B, T, vocab): logits[:, i] predict tokens[:, i + 1]. No cache."""
         audio = self.audio_memory(mel, structure)
-        x = self.embed(tokens, 0, frames) + self.condition(cond)[:, None]
+        x = self.embed(tokens, 0, frames, phases) + self.condition(cond)[:, None]
         t = tokens.shape[1]
         causal = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril()
         for i, block in enumerate(self.blocks):

@@ -55,7 +55,7 @@ from automapper_ml.formats.errors import MapError
 from automapper_ml.formats.osu.model import OsuMap
 from automapper_ml.formats.osu.osz import read_osz
 from automapper_ml.generation.osu import OsuSampling, _window_input
-from automapper_ml.models.osu import OsuConfig, OsuCursor, OsuModel, difficulty_condition
+from automapper_ml.models.osu import OFF_GRID, OsuConfig, OsuCursor, OsuModel, difficulty_condition
 from automapper_ml.tokenizer_osu import PAD, SOS, OsuTokenizerConfig, encode_osu
 
 _BYTES_IO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
@@ -154,12 +154,17 @@ def map_stars(m: OsuMap, enabled: bool = True) -> float | None:
         return None
 
 
-def stream_frames(tokens: Sequence[int], m: OsuMap) -> tuple[np.ndarray, np.ndarray]:
-    """(ms, frame) of the cursor after each token, as generate_osu computes them (SOS: 0, 0)."""
+def stream_frames(tokens: Sequence[int], m: OsuMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ms, frame, beat phase) of the cursor after each token, as generate_osu computes them (SOS:
+    the cursor at 0 ms)."""
     cursor = OsuCursor(tuple(m.timing_points) or ())
-    ms = np.array([0.0] + [cursor.advance(int(t)) for t in tokens[1:]], dtype=np.float64)
-    frames = np.array([0] + [int(seconds_to_frame(v / 1000.0)) for v in ms[1:]], dtype=np.int64)
-    return ms, frames
+    ms, phases = [0.0], [cursor.phase]
+    for t in tokens[1:]:
+        ms.append(cursor.advance(int(t)))
+        phases.append(cursor.phase)
+    ms_a = np.asarray(ms, dtype=np.float64)
+    frames = np.array([0] + [int(seconds_to_frame(v / 1000.0)) for v in ms_a[1:]], dtype=np.int64)
+    return ms_a, frames, np.asarray(phases, dtype=np.int64)
 
 
 def window_plan(
@@ -195,6 +200,7 @@ class OsuItem:
     frames: np.ndarray  # (N,) int64 absolute cursor frames
     cond: torch.Tensor  # (N_COND,)
     changes: dict[str, int] = field(default_factory=dict)
+    phases: np.ndarray | None = None  # (N,) int64 cursor beat phases (models.osu.OsuCursor.phase)
 
 
 class OsuData:
@@ -238,11 +244,10 @@ class OsuData:
             for name, m in maps:
                 enc = encode_osu(m, OsuTokenizerConfig())
                 tokens = np.asarray(enc.tokens, dtype=np.int64)
-                ms, frames = stream_frames(tokens, m)
+                ms, frames, phases = stream_frames(tokens, m)
                 cond = difficulty_condition(m.difficulty, map_stars(m, stars))
-                item = OsuItem(
-                    f"{s.path.name}/{m.metadata.version or name}", si, tokens, frames, cond, enc.changes
-                )
+                key = f"{s.path.name}/{m.metadata.version or name}"
+                item = OsuItem(key, si, tokens, frames, cond, enc.changes, phases)
                 plan = window_plan(ms, frames, int(s.mel.shape[1]), self.config, lead, switch)  # type: ignore[union-attr]
                 windows += [(len(self.items), *p) for p in plan]
                 self.items.append(item)
@@ -264,6 +269,13 @@ class OsuData:
         frames = [int(item.frames[c0 - 1]), *item.frames[c0:i1].tolist()]
         return tokens, [f - ws for f in frames], ws, i0 - c0
 
+    def sample_phases(self, k: int) -> list[int]:
+        """The beat phases of window k's decoder positions (the SOS takes the cursor's before the context)."""
+        it, _, c0, _, i1 = (int(v) for v in self.windows[k])
+        phases = self.items[it].phases
+        assert phases is not None
+        return [int(phases[c0 - 1]), *phases[c0:i1].tolist()]
+
     def batch(self, ks: Sequence[int], zero_audio: bool = False) -> dict[str, torch.Tensor]:
         """mel (B, n_mels, W), structure (B, n_structure, W), cond (B, N_COND), tokens and frames (B, T)
         (PAD / 0 after a window's end), targets (B, T) = the next token where the window predicts it,
@@ -274,12 +286,14 @@ class OsuData:
         b = len(rows)
         tokens = torch.full((b, width), PAD, dtype=torch.long)
         frames = torch.zeros((b, width), dtype=torch.long)
+        phases = torch.full((b, width), OFF_GRID, dtype=torch.long)
         targets = torch.full((b, width), IGNORE, dtype=torch.long)
         mels, structures, conds = [], [], []
         for r, (tok, fr, ws, first) in enumerate(rows):
             n = len(tok)
             tokens[r, :n] = torch.tensor(tok)
             frames[r, :n] = torch.tensor(fr)
+            phases[r, :n] = torch.tensor(self.sample_phases(int(ks[r])))
             targets[r, first : n - 1] = torch.tensor(tok[first + 1 :])
             item = self.items[int(self.windows[int(ks[r])][0])]
             s = self.sets[item.set_index]
@@ -296,6 +310,7 @@ class OsuData:
             "cond": torch.stack(conds),
             "tokens": tokens,
             "frames": frames,
+            "phases": phases,
             "targets": targets,
         }
 
@@ -379,7 +394,14 @@ class OsuTask:
 
     @staticmethod
     def logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return model(batch["mel"], batch["structure"], batch["cond"], batch["tokens"], batch["frames"])
+        return model(
+            batch["mel"],
+            batch["structure"],
+            batch["cond"],
+            batch["tokens"],
+            batch["frames"],
+            batch.get("phases"),
+        )
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = self.logits(model, batch)

@@ -23,10 +23,12 @@ def _one_error_line(capsys, *, exit_code: int, rc: int) -> str:
     return err
 
 
-def test_osu_is_registered_and_lists_only_real_actions():
+def test_osu_is_registered_and_a_missing_song_is_one_line(capsys):
     assert COMMANDS["osu"][0] == "automapper_ml.commands.osu"
+    err = _one_error_line(capsys, exit_code=2, rc=main(["osu", "generate", "no-such-song.mp3"]))
+    assert "no-such-song.mp3 does not exist" in err
     with pytest.raises(SystemExit) as exit_:
-        main(["osu", "generate", "song.mp3"])  # comes later: not faked
+        main(["osu", "explode", "x"])  # only real actions
     assert exit_.value.code == 2
 
 

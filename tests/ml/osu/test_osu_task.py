@@ -134,13 +134,16 @@ def test_samples_equal_what_generation_feeds(task, monkeypatch):
     stream = iter(item.tokens[1:].tolist())
 
     def record_start(self, mel, structure, cond):
-        fed.append({"mel": mel.clone(), "structure": structure.clone(), "tokens": [], "frames": []})
+        fed.append(
+            {"mel": mel.clone(), "structure": structure.clone(), "tokens": [], "frames": [], "phases": []}
+        )
         return start(self, mel, structure, cond)
 
-    def record_step(cache, tokens, frames, ws, device):
+    def record_step(cache, tokens, frames, ws, device, phases):
         fed[-1]["tokens"] += tokens
         fed[-1]["frames"] += [f - ws for f in frames]
-        return step(cache, tokens, frames, ws, device)
+        fed[-1]["phases"] += phases
+        return step(cache, tokens, frames, ws, device, phases)
 
     monkeypatch.setattr(gen.OsuCache, "start", record_start)
     monkeypatch.setattr(gen, "_step", record_step)
@@ -153,11 +156,13 @@ def test_samples_equal_what_generation_feeds(task, monkeypatch):
     assert (1 + data.windows[ks, 4] - data.windows[ks, 2]).max() == CFG.max_tokens  # that switch too
     for w, j in zip(fed, ks, strict=True):
         tokens, frames, _, _ = data.sample(int(j))
+        phases = data.sample_phases(int(j))
         if tokens[-1] == EOS:  # generation stops on EOS without feeding it
-            tokens, frames = tokens[:-1], frames[:-1]
-        assert w["tokens"] == tokens and w["frames"] == frames
+            tokens, frames, phases = tokens[:-1], frames[:-1], phases[:-1]
+        assert w["tokens"] == tokens and w["frames"] == frames and w["phases"] == phases
         batch = data.batch([int(j)])
         assert torch.equal(batch["mel"], w["mel"]) and torch.equal(batch["structure"], w["structure"])
+        assert batch["phases"][0, : len(phases)].tolist() == phases[: batch["phases"].shape[1]]
 
 
 def test_majority_baseline_and_validation(task):
