@@ -299,6 +299,10 @@ def print_outputs(home: Path) -> None:
         ("metrics history", home / "metrics" / "history.parquet"),
         ("osu! manifest", home / "osu" / "manifest.parquet"),
         ("osu! blacklist", home / "osu" / "blacklist.parquet"),
+        ("osu! tokens", home / "osu" / "tokens.parquet"),
+        ("osu! model", home / "models" / "osu" / "best.pt"),
+        ("osu! snapshots", home / "osu" / "snapshots"),
+        ("osu! evaluation", home / "osu" / "evaluation.md"),
         ("wandb (offline)", home / "wandb"),
         ("Dagster instance", home / "dagster_home"),
     ):
@@ -307,6 +311,10 @@ def print_outputs(home: Path) -> None:
     print(f"\nbrowse: DAGSTER_HOME={home / 'dagster_home'} AUTOMAPPER_HOME={home} dg dev")
     print(
         f"these models (trained on this corpus): .venv/bin/automapper generate SONG --models {home / 'models'}"
+    )
+    print(
+        "an osu! map for your own song (the osu! model shipped with automapper, trained on real maps):\n"
+        "  .venv/bin/automapper osu generate SONG.mp3 --stars 4 -o song.osz"
     )
     print(
         "a real map for your own song (the models shipped with automapper, trained on real maps):\n"

@@ -3,8 +3,8 @@
 DIR is a folder of real `.osz` sets built outside the repository from ../shared/osu_corpus (its
 README: fetch the two repositories, run build.py); it is read in place, never copied in.
 
-1. The sets are split by name (`osu_split`): every 10th from the fourth is held out ("test": never
-   trained on, never used to stop), every 5th from the second validates, the rest train.
+1. The sets are split by name (training.osu_task.set_splits): every 10th from the fourth is held out
+   ("test": never trained on, never used to stop), every 5th from the second validates, the rest train.
 2. configs/osu.toml's `cpu` preset trains the model on one torch thread (<= 60 minutes on 2 cores).
 3. The checkpoint, stripped to its weights, goes to automapper_ml/pretrained/osu/best.pt; the held-out
    sets are mapped as `automapper osu generate` maps a song and judged against their human maps
@@ -21,17 +21,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-TEST_EVERY, TEST_FROM = 10, 3
-VAL_EVERY, VAL_FROM = 5, 1
 
 
 def osu_split(paths: list[Path]) -> list[tuple[str, None, str]]:
-    """(path, None, split) rows: sets sorted by name; test, val, train as the module says."""
-    rows = []
-    for i, p in enumerate(sorted(paths, key=lambda p: p.name)):
-        split = "test" if i % TEST_EVERY == TEST_FROM else "val" if i % VAL_EVERY == VAL_FROM else "train"
-        rows.append((str(p), None, split))
-    return rows
+    """(path, None, split) rows: sets sorted by name, split by training.osu_task.set_splits."""
+    from automapper_ml.training.osu_task import set_splits
+
+    splits = set_splits([p.name for p in paths])
+    return [(str(p), None, splits[p.name]) for p in sorted(paths, key=lambda p: p.name)]
 
 
 def train(corpus: Path, out: Path, preset_name: str = "cpu", log=print) -> Path:

@@ -248,7 +248,8 @@ def run_generate(args: argparse.Namespace) -> int:
     try:
         model = load_osu_model(model_path)
     except (OSError, ValueError) as err:
-        raise CommandError(f"{model_path}: {' '.join(str(err).split())}") from err
+        reason = " ".join(str(err).split())
+        raise CommandError(reason if str(model_path) in reason else f"{model_path}: {reason}") from err
     bar = None
     if not args.quiet:
         import sys

@@ -106,6 +106,20 @@ def set_table(sets: Sequence[str | os.PathLike | Sequence], val_every: int = 5) 
     return rows
 
 
+TEST_EVERY, TEST_FROM = 10, 3  # `set_splits`: every 10th set by name from the 4th is held out
+VAL_EVERY, VAL_FROM = 5, 1  # every 5th from the 2nd validates
+
+
+def set_splits(names: Sequence[str]) -> dict[str, str]:
+    """name -> "test" | "val" | "train" for a corpus of sets, by their sorted names: the held-out
+    ("test": never trained on, never used to stop) every TEST_EVERY-th from TEST_FROM, validation
+    every VAL_EVERY-th from VAL_FROM, the rest train. The shipped model and the asset graph split alike."""
+    out = {}
+    for i, name in enumerate(sorted(names)):
+        out[name] = "test" if i % TEST_EVERY == TEST_FROM else "val" if i % VAL_EVERY == VAL_FROM else "train"
+    return out
+
+
 @dataclass
 class OsuSet:
     """One `.osz`: its osu!standard maps and the song's features (None when quarantined)."""
@@ -438,4 +452,4 @@ class OsuTask:
         }
 
 
-__all__ = ["IGNORE", "OsuData", "OsuDataError", "OsuSet", "OsuTask", "OsuTaskConfig", "set_table"]
+__all__ = ["IGNORE", "OsuData", "OsuDataError", "OsuSet", "OsuTask", "OsuTaskConfig", "set_splits", "set_table"]

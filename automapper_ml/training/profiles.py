@@ -1,7 +1,7 @@
 """Profiles (configs/profiles.toml): one name that picks the training preset of every stage.
 
     default = "<profile>"
-    [profile.<name>]   onset = "<preset>"  sequence = "<preset>"  lighting = "<preset>"
+    [profile.<name>]   onset = "<preset>"  sequence = "<preset>"  lighting = "<preset>"  [osu = "<preset>"]
 
 The Dagster layer resolves the active profile once, when the definitions load, and puts each
 stage's preset name into that stage's code version; modules below never read the environment.
@@ -25,6 +25,7 @@ class Profile:
     onset: str  # [preset.<onset>] of configs/onset.toml
     sequence: str  # [preset.<sequence>] of configs/sequence.toml
     lighting: str  # [preset.<lighting>] of configs/lighting.toml
+    osu: str = "demo"  # [preset.<osu>] of configs/osu.toml (the osu group's model; not a Beat Saber stage)
 
     def preset(self, stage: str) -> str:
         if stage not in STAGES:
@@ -45,7 +46,7 @@ def load_profile(name: str | None = None, path: str | os.PathLike | None = None)
     if name not in profiles:
         raise ValueError(f"no profile {name!r} in {path or PROFILES_CONFIG} (have {sorted(profiles)})")
     table = dict(profiles[name])
-    missing = [f.name for f in fields(Profile) if f.name != "name" and f.name not in table]
+    missing = [f.name for f in fields(Profile) if f.name in STAGES and f.name not in table]
     if missing:
         raise ValueError(f"[profile.{name}]: missing stages {missing}")
     return build_section(Profile, {"name": name, **table}, f"[profile.{name}]")
