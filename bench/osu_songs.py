@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -28,8 +29,14 @@ from automapper_ml.models.osu import load_osu_model
 from automapper_ml.pretrained.osu import OSU_MODEL_FILE, default_sampling
 
 
-def model_mapper(model, temperature: float | None, zero_audio: bool = False, seed: int = 0):
+def model_mapper(
+    model, temperature: float | None, zero_audio: bool = False, seed: int = 0, time_t=None, bias=None
+):
     sampling = default_sampling(seed=seed, temperature=temperature)
+    if time_t is not None:
+        sampling = replace(sampling, time_temperature=time_t)
+    if bias is not None:
+        sampling = replace(sampling, place_bias=bias)
 
     def mapper(song, human):
         from automapper_ml.evaluation.osu_stars import osu_stars
@@ -48,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", type=int, default=0, help="at most this many sets (0: all of the split)")
     ap.add_argument("--model", default=str(OSU_MODEL_FILE))
     ap.add_argument("--temperature", type=float, nargs="+", default=[None])
+    ap.add_argument("--time-temperature", type=float, nargs="+", default=[None])
+    ap.add_argument("--place-bias", type=float, nargs="+", default=[None])
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--no-ablation", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -61,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     model = load_osu_model(args.model)
     mappers = {}
     for t in args.temperature:
-        mappers[f"model T={t if t is not None else 'card'}"] = model_mapper(model, t)
+        for tt in args.time_temperature:
+            for b in args.place_bias:
+                label = f"model T={t if t is not None else 'card'}" + (f" Tt={tt}" if tt is not None else "")
+                label += f" bias={b}" if b is not None else ""
+                mappers[label] = model_mapper(model, t, time_t=tt, bias=b)
     if not args.no_ablation:
         mappers["model, audio zeroed"] = model_mapper(model, args.temperature[0], zero_audio=True)
     if not args.no_baselines:

@@ -72,6 +72,9 @@ from automapper_ml.tokenizer_osu import (
     MAX_DX,
     MAX_DY,
     MAX_REPEATS,
+    NEW_COMBO,
+    PLACE_CIRCLE,
+    PLACE_SPINNER,
     SLIDER_KINDS,
     SOS,
     START_SLIDER,
@@ -103,9 +106,9 @@ class OsuSampling:
     max_tokens_per_second: float = 60.0  # of audio: a stop for a model that never moves the cursor
     grid_only: bool = True  # beat encoding: no TIME_SHIFT (ms) tokens, so every object is on the grid
     end_share: float = 0.85  # EOS only once the cursor has passed this share of the song
-    time_temperature: float | None = (
-        None  # temperature where an object ends (shift, place, end): None = `temperature`
-    )
+    # temperature where an object ends (shift, place, end): None = `temperature`
+    time_temperature: float | None = None
+    place_bias: float = 0.0  # added to the logits of starting an object there (> 0: denser maps)
 
     def __post_init__(self) -> None:
         if not self.temperature > 0 or not 0 < self.top_p <= 1:
@@ -348,6 +351,8 @@ def generate_osu(
     timing = np.zeros(len(state.allowed()), dtype=bool)
     timing[TIME_SHIFT0 : TIME_SHIFT0 + len(TIME_SHIFT_MS)] = True
     time_t = opt.time_temperature or opt.temperature
+    starts = torch.zeros(len(timing), device=device)  # the tokens that start an object at the cursor
+    starts[[NEW_COMBO, PLACE_CIRCLE, *START_SLIDER, PLACE_SPINNER]] = 1.0
     window_start, windows, logits = -1, 0, None
     while len(tokens) < budget and cursor.ms < end_ms:
         frame = frames[-1]
@@ -374,7 +379,10 @@ def generate_osu(
             allowed[EOS] = False
         mask = torch.from_numpy(allowed).to(device)
         temperature = time_t if state.phase == _BOUNDARY else opt.temperature  # a timing decision
-        probs = torch.softmax(logits.float().masked_fill(~mask, -math.inf) / temperature, dim=-1)
+        scores = logits.float()
+        if opt.place_bias and state.phase == _BOUNDARY:
+            scores = scores + opt.place_bias * starts
+        probs = torch.softmax(scores.masked_fill(~mask, -math.inf) / temperature, dim=-1)
         t = int(sample_top_p(probs[None], opt.top_p, generator)[0])
         state_before, state = state, state.advance(t)
         if t == EOS:

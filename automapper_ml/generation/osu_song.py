@@ -22,8 +22,10 @@ Steps:
    is measured; when it misses the target by more than `STAR_TOLERANCE`, the spacing is scaled
    (`scale_spacing`: object positions moved towards or away from the playfield centre, each slider
    moved whole, never leaving the playfield) to the factor whose rating is closest, by bisection over
-   `SPACING_RANGE`; when that is not enough, the map is sampled again (at most `STAR_RETRIES` times)
-   with the condition's star target moved by the miss, and the closest map is kept.
+   `SPACING_RANGE`; when that is not enough (a miss over 1 star), the map is sampled again (at most
+   `STAR_RETRIES` times) with the condition's star target moved by the miss and the density
+   (`OsuSampling.place_bias`) moved by `DENSITY_STEP` the same way, and the closest map is kept.
+   A sampling that placed no object is repeated with a higher place_bias (`EMPTY_RETRIES`).
 
 Nothing here depends on a human map: a song and a request are all it takes.
 """
@@ -80,6 +82,8 @@ DEFAULT_STARS = 4.0  # the request when nothing is given (the corpus's median is
 STAR_TOLERANCE = 0.25  # stars: a miss under this is left alone
 SPACING_RANGE = (0.25, 2.5)  # factors scale_spacing may use
 STAR_RETRIES = 2  # extra samplings when the spacing fit still misses by more than 1 star
+EMPTY_RETRIES = 2  # extra samplings (each with place_bias + 1) when a sampling placed no object
+DENSITY_STEP = 0.75  # place_bias change of a star retry: denser when the map was too easy
 MIN_STARS, MAX_STARS = 0.5, 10.0
 EDGE = 4.0  # px: scaled objects keep this far inside the playfield
 MP3_TIMELINE_MS = 22.0  # ms our MP3 decoding lags osu!'s timeline (see the module docstring)
@@ -278,30 +282,36 @@ def map_osu_song(
     best: tuple[float, OsuMap, float | None, float, OsuGeneration] | None = None
     samplings = 0
     t0 = time.perf_counter()
-    for attempt in range(1 + (STAR_RETRIES if judge else 0)):
-        cond = condition_vector(
-            ar=difficulty.ar, cs=difficulty.cs, od=difficulty.od, hp=difficulty.hp, stars=asked
-        )
-        gen = generate_osu(model, mel, structure, points, cond, sampling=replace(sampling, seed=sampling.seed + attempt),
-                           difficulty=difficulty, progress=progress if attempt == 0 else None)  # fmt: skip
+    bias, stars_tried, empties = sampling.place_bias, 0, 0
+    for attempt in range(1 + STAR_RETRIES + EMPTY_RETRIES):
+        cond = condition_vector(ar=difficulty.ar, cs=difficulty.cs, od=difficulty.od, hp=difficulty.hp, stars=asked)
+        run = replace(sampling, seed=sampling.seed + attempt, place_bias=bias)
+        gen = generate_osu(model, mel, structure, points, cond, sampling=run, difficulty=difficulty,
+                           progress=progress if attempt == 0 else None)  # fmt: skip
         samplings += 1
-        m, factor, stars = gen.map, 1.0, None
-        if judge and target is not None:
-            m, factor, stars = fit_spacing(gen.map, target)
-            miss = abs(stars - target)
-            if best is None or miss < best[0]:
-                best = (miss, m, stars, factor, gen)
-            if miss <= 1.0 or not m.hit_objects:
+        if not gen.map.hit_objects:  # a model that places nothing here is pushed to place
+            empties += 1
+            bias += 1.0
+            if empties > EMPTY_RETRIES:
                 break
-            asked = float(np.clip((asked or target) + (target - stars), MIN_STARS, MAX_STARS))
-        else:
-            best = (0.0, m, stars, factor, gen)
+            continue
+        if not judge or target is None:
+            best = (0.0, gen.map, None, 1.0, gen)
             break
-    assert best is not None
+        m, factor, stars = fit_spacing(gen.map, target)
+        miss = abs(stars - target)
+        if best is None or miss < best[0]:
+            best = (miss, m, stars, factor, gen)
+        stars_tried += 1
+        if miss <= 1.0 or stars_tried > STAR_RETRIES:
+            break
+        # spacing was not enough: ask the model for the missing stars and move the density the same way
+        asked = float(np.clip((asked or target) + (target - stars), MIN_STARS, MAX_STARS))
+        bias += DENSITY_STEP if stars < target else -DENSITY_STEP
+    if best is None:
+        raise ValueError(f"{path.name}: the model placed no object in this song; no map was written")
     _, m, stars, factor, gen = best
     seconds["generate"] = time.perf_counter() - t0
-    if not m.hit_objects:
-        raise ValueError(f"{path.name}: the model placed no object in this song; no map was written")
     if stars is None and stars_available():
         stars = _stars(m)
     tags = read_song_tags(path)

@@ -35,5 +35,7 @@ def default_sampling(seed: int = 0, temperature: float | None = None, card: dict
     settings = dict((card if card is not None else read_osu_card()).get("sampling", {}))
     if temperature is not None:
         settings["temperature"] = temperature
-    known = {k: v for k, v in settings.items() if k in ("temperature", "top_p")}
+    known = {
+        k: v for k, v in settings.items() if k in ("temperature", "top_p", "time_temperature", "place_bias")
+    }
     return OsuSampling(seed=seed, **known)
