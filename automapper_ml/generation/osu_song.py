@@ -284,7 +284,9 @@ def map_osu_song(
     t0 = time.perf_counter()
     bias, stars_tried, empties = sampling.place_bias, 0, 0
     for attempt in range(1 + STAR_RETRIES + EMPTY_RETRIES):
-        cond = condition_vector(ar=difficulty.ar, cs=difficulty.cs, od=difficulty.od, hp=difficulty.hp, stars=asked)
+        cond = condition_vector(
+            ar=difficulty.ar, cs=difficulty.cs, od=difficulty.od, hp=difficulty.hp, stars=asked
+        )
         run = replace(sampling, seed=sampling.seed + attempt, place_bias=bias)
         gen = generate_osu(model, mel, structure, points, cond, sampling=run, difficulty=difficulty,
                            progress=progress if attempt == 0 else None)  # fmt: skip

@@ -452,4 +452,13 @@ class OsuTask:
         }
 
 
-__all__ = ["IGNORE", "OsuData", "OsuDataError", "OsuSet", "OsuTask", "OsuTaskConfig", "set_splits", "set_table"]
+__all__ = [
+    "IGNORE",
+    "OsuData",
+    "OsuDataError",
+    "OsuSet",
+    "OsuTask",
+    "OsuTaskConfig",
+    "set_splits",
+    "set_table",
+]

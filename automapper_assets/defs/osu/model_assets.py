@@ -34,10 +34,17 @@ def trainable_rows(paths: AutomapperPaths) -> pl.DataFrame:
     from automapper_ml.data.osu_blacklist import osu_trainable
 
     out = paths.folder(OSU_DIR)
-    return osu_trainable(pl.read_parquet(out / "manifest.parquet"), pl.read_parquet(out / "blacklist.parquet"))
+    return osu_trainable(
+        pl.read_parquet(out / "manifest.parquet"), pl.read_parquet(out / "blacklist.parquet")
+    )
 
 
-@dg.asset(deps=[osu_blacklist], group_name="osu", code_version=f"osu-tokens-{OSU_TOKENIZER_VERSION}", kinds={"polars"})
+@dg.asset(
+    deps=[osu_blacklist],
+    group_name="osu",
+    code_version=f"osu-tokens-{OSU_TOKENIZER_VERSION}",
+    kinds={"polars"},
+)
 def osu_tokens(paths: AutomapperPaths) -> dg.MaterializeResult:
     """osu/tokens.parquet: one row per trainable difficulty: set, difficulty, split (by set name:
     training.osu_task.set_splits), token count, what the tokenizer changed, the tokens."""
@@ -65,9 +72,13 @@ def osu_tokens(paths: AutomapperPaths) -> dg.MaterializeResult:
     data = write_parquet_atomic(table, paths.folder(OSU_DIR) / "tokens.parquet")
     counts = dict(table.group_by("split").agg(pl.len()).iter_rows())
     return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(paths.folder(OSU_DIR) / "tokens.parquet")),
-                  "difficulties": table.height, "tokens": int(table["n_tokens"].sum()),
-                  "by_split": dg.MetadataValue.json(counts), "dagster/row_count": table.height},  # fmt: skip
+        metadata={
+            "path": dg.MetadataValue.path(str(paths.folder(OSU_DIR) / "tokens.parquet")),
+            "difficulties": table.height,
+            "tokens": int(table["n_tokens"].sum()),
+            "by_split": dg.MetadataValue.json(counts),
+            "dagster/row_count": table.height,
+        },  # fmt: skip
         data_version=dg.DataVersion(bytes_version(data)),
     )
 
@@ -83,7 +94,9 @@ def osu_model(context: dg.AssetExecutionContext, paths: AutomapperPaths) -> dg.M
     of osu_tokens' difficulties and stopped on the val split (a kill resumes from last.pt)."""
     from automapper_ml.training.osu import load_osu_preset, train_osu_model
 
-    tokens = pl.read_parquet(paths.folder(OSU_DIR) / "tokens.parquet", columns=["set_file", "difficulty", "split"])
+    tokens = pl.read_parquet(
+        paths.folder(OSU_DIR) / "tokens.parquet", columns=["set_file", "difficulty", "split"]
+    )
     rows = [(str(raw_dir(paths) / s), d, split) for s, d, split in tokens.iter_rows() if split != "test"]
     if not any(r[2] == "val" for r in rows):  # a tiny corpus: validate on the held-out sets instead
         rows += [(str(raw_dir(paths) / s), d, "val") for s, d, split in tokens.iter_rows() if split == "test"]
@@ -95,11 +108,18 @@ def osu_model(context: dg.AssetExecutionContext, paths: AutomapperPaths) -> dg.M
         raise dg.Failure("osu! training left no checkpoint")
     copy_atomic(result.best_path, out / "best.pt")
     return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(out / "best.pt")), "preset": PRESET,
-                  "token_accuracy": result.token_accuracy, "majority_accuracy": result.majority_accuracy,
-                  "best_epoch": result.best_epoch, "epochs": result.epochs, "parameters": result.n_params,
-                  "train_windows": result.train_windows, "minutes": round(result.seconds / 60, 2),
-                  "quarantined": dg.MetadataValue.json(result.quarantined)},  # fmt: skip
+        metadata={
+            "path": dg.MetadataValue.path(str(out / "best.pt")),
+            "preset": PRESET,
+            "token_accuracy": result.token_accuracy,
+            "majority_accuracy": result.majority_accuracy,
+            "best_epoch": result.best_epoch,
+            "epochs": result.epochs,
+            "parameters": result.n_params,
+            "train_windows": result.train_windows,
+            "minutes": round(result.seconds / 60, 2),
+            "quarantined": dg.MetadataValue.json(result.quarantined),
+        },  # fmt: skip
         data_version=file_version(out / "best.pt"),
     )
 
@@ -114,7 +134,9 @@ def _reference_sets(paths: AutomapperPaths) -> list[Path]:
     return []
 
 
-@dg.asset(deps=[osu_model], group_name="osu", code_version=f"osu-snapshots-{SNAPSHOT_VERSION}", kinds={"pytorch"})
+@dg.asset(
+    deps=[osu_model], group_name="osu", code_version=f"osu-snapshots-{SNAPSHOT_VERSION}", kinds={"pytorch"}
+)
 def osu_snapshots(context: dg.AssetExecutionContext, paths: AutomapperPaths) -> dg.MaterializeResult:
     """osu/snapshots/<set>.osz: each reference set's song mapped by osu_model at the star rating of its
     middle human difficulty (seed 0), with snapshots.json naming the human difficulty it answers."""
@@ -140,8 +162,11 @@ def osu_snapshots(context: dg.AssetExecutionContext, paths: AutomapperPaths) -> 
         context.log.info(f"{case.set_name}: {result.summary()}")
     write_text_atomic(folder / "snapshots.json", json.dumps(index, indent=2, sort_keys=True))
     return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(folder)), "snapshots": len(index),
-                  "skipped": dg.MetadataValue.json(skipped)},  # fmt: skip
+        metadata={
+            "path": dg.MetadataValue.path(str(folder)),
+            "snapshots": len(index),
+            "skipped": dg.MetadataValue.json(skipped),
+        },  # fmt: skip
         data_version=dg.DataVersion(bytes_version(*(p.read_bytes() for p in sorted(folder.iterdir())))),
     )
 
@@ -169,9 +194,11 @@ def osu_evaluation(paths: AutomapperPaths) -> dg.MaterializeResult:
     write_text_atomic(out / "evaluation.md", report.markdown() + "\n")
     model = summary.get("model", {})
     return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(out / "evaluation.json")),
-                  "report": dg.MetadataValue.md(report.markdown()),
-                  "rhythm_f1_50ms": model.get("rhythm_f1_50ms", float("nan")),
-                  "stars_within_1": model.get("stars_within_1", float("nan"))},  # fmt: skip
+        metadata={
+            "path": dg.MetadataValue.path(str(out / "evaluation.json")),
+            "report": dg.MetadataValue.md(report.markdown()),
+            "rhythm_f1_50ms": model.get("rhythm_f1_50ms", float("nan")),
+            "stars_within_1": model.get("stars_within_1", float("nan")),
+        },  # fmt: skip
         data_version=dg.DataVersion(bytes_version(text.encode())),
     )

@@ -70,7 +70,9 @@ def test_request_fills_the_difficulty_from_the_corpus_table():
     assert "stars" in OsuRequest(stars=5).version_name() and "AR8" in OsuRequest(ar=8).version_name()
 
 
-@pytest.mark.parametrize("kwargs", [{"stars": 0.0}, {"stars": math.nan}, {"stars": 11}, {"ar": -1}, {"cs": 10.5}])
+@pytest.mark.parametrize(
+    "kwargs", [{"stars": 0.0}, {"stars": math.nan}, {"stars": 11}, {"ar": -1}, {"cs": 10.5}]
+)
 def test_bad_requests_are_errors(kwargs):
     with pytest.raises(OsuRequestError):
         OsuRequest(**kwargs)
@@ -139,7 +141,9 @@ def test_generate_writes_a_map_the_judge_reads(demo_song, tmp_path, capsys, star
     assert m.general.audio_filename in osz.files  # the song travels with the map
     with zipfile.ZipFile(out) as zf:  # the calculator reads the written bytes, not our model of them
         rating = osu_stars(zf.read(next(n for n in zf.namelist() if n.endswith(".osu"))))
-    assert rating.mode == "Osu" and rating.circles + rating.sliders + rating.spinners == len(m.hit_objects) > 20
+    assert (
+        rating.mode == "Osu" and rating.circles + rating.sliders + rating.spinners == len(m.hit_objects) > 20
+    )
     assert abs(rating.stars - stars) <= 1.0
     figures = judge_map(m)
     assert figures["objects_outside"] == 0 and figures["path_points_outside"] == 0
