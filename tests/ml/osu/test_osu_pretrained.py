@@ -48,7 +48,10 @@ def test_the_card_shows_learning_on_held_out_sets():
     held = CARD["figures"]["held_out"]["summary"]
     model, onsets = held["model"], held["onset circles"]
     assert model["cases"] >= 20
-    assert model["rhythm_f1_50ms"] > onsets["rhythm_f1_50ms"] and model["rhythm_f1_10ms"] > onsets["rhythm_f1_10ms"]
+    assert (
+        model["rhythm_f1_50ms"] > onsets["rhythm_f1_50ms"]
+        and model["rhythm_f1_10ms"] > onsets["rhythm_f1_10ms"]
+    )
     assert model["stars_within_1"] >= 0.9 and model["slider_invalid_share"] == 0
     assert model["objects_outside"] == 0 and model["path_points_outside"] == 0 and model["slider_kinds"] >= 3
 
