@@ -58,21 +58,18 @@ def teacher_forced(model, rows: list, split: str) -> dict[str, dict[str, float]]
     beside the majority token (of that split itself: the baseline's best case)."""
     from dataclasses import replace
 
+    import torch
+
     from automapper_ml.training.osu_task import OsuTask, OsuTaskConfig
 
     task = OsuTask(
         rows, model.config, OsuTaskConfig(val_max_samples=10**9), train_split=split, val_split=split
     )
-    out = {"audio": task.validate(model, torch_device())}
+    cpu = torch.device("cpu")
+    out = {"audio": task.validate(model, cpu)}
     task.task_config = replace(task.task_config, zero_audio=True)
-    out["zero_audio"] = task.validate(model, torch_device())
+    out["zero_audio"] = task.validate(model, cpu)
     return out
-
-
-def torch_device():
-    import torch
-
-    return torch.device("cpu")
 
 
 def held_out_figures(model_path: Path, rows: list, split: str, sampling: dict, per_set: int = 3) -> dict:

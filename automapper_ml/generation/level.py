@@ -63,9 +63,8 @@ from automapper_ml.generation.tempo import (
     BeatAlignment,
     TempoEstimate,
     beat_timing,
-    detect_tempo,
+    resolve_tempo,
     snap_beats,
-    user_tempo,
 )
 from automapper_ml.limits import MIN_GENERATE_SECONDS, SILENCE_WINDOW_SECONDS, SILENT_PEAK_DBFS
 from automapper_ml.tokenizer import (
@@ -359,10 +358,7 @@ def generate_level(
 
     t0 = time.perf_counter()
     tick("tempo")
-    if options.bpm is not None and options.first_beat_seconds is not None:
-        tempo = user_tempo(options.bpm, options.first_beat_seconds)
-    else:
-        tempo = detect_tempo(song.mono, SAMPLE_RATE, bpm=options.bpm)
+    tempo = resolve_tempo(song.mono, options.bpm, options.first_beat_seconds)
     alignment = beat_timing(tempo.bpm, tempo.first_beat_seconds)
     seconds["tempo"] = time.perf_counter() - t0
 

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from automapper_ml.audio import SAMPLE_RATE, compute_features, encode_ogg
+from automapper_ml.audio import compute_features, encode_ogg
 from automapper_ml.evaluation.osu import slider_path
 from automapper_ml.evaluation.osu_stars import StarRatingUnavailable, osu_stars, stars_available
 from automapper_ml.formats.osu.model import (
@@ -60,7 +60,7 @@ from automapper_ml.formats.osu.osz import osu_filename, write_osz
 from automapper_ml.generation.level import check_mappable, song_audio
 from automapper_ml.generation.osu import OsuGeneration, OsuSampling, generate_osu, tempo_timing_points
 from automapper_ml.generation.songinfo import read_song_tags
-from automapper_ml.generation.tempo import TempoEstimate, detect_tempo, user_tempo
+from automapper_ml.generation.tempo import TempoEstimate, resolve_tempo
 from automapper_ml.models.osu import OsuModel, condition_vector
 
 # stars -> (AR, CS, OD, HP): medians per half-star band of the real corpus (band centres)
@@ -219,12 +219,6 @@ def fit_spacing(m: OsuMap, target: float, steps: int = 10) -> tuple[OsuMap, floa
     return best
 
 
-def song_tempo(mono: np.ndarray, bpm: float | None = None, first_beat: float | None = None) -> TempoEstimate:
-    if bpm is not None and first_beat is not None:
-        return user_tempo(bpm, first_beat)
-    return detect_tempo(mono, SAMPLE_RATE, bpm)
-
-
 def is_mp3(path: Path) -> bool:
     import soundfile as sf
 
@@ -269,7 +263,7 @@ def map_osu_song(
     feats = compute_features(audio.mono)
     seconds["audio"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    tempo = song_tempo(audio.mono, bpm, first_beat)
+    tempo = resolve_tempo(audio.mono, bpm, first_beat)
     points = song_timing_points(tempo, path)
     seconds["tempo"] = time.perf_counter() - t0
     mel, structure = torch.from_numpy(feats.mel), torch.from_numpy(feats.structure)

@@ -196,6 +196,16 @@ def detect_tempo(samples: np.ndarray, sr: int, bpm: float | None = None) -> Temp
     return TempoEstimate(float(tempo), float(phase % period), float(confidence), source)
 
 
+def resolve_tempo(
+    mono: np.ndarray, bpm: float | None = None, first_beat_seconds: float | None = None
+) -> TempoEstimate:
+    """The song's tempo as the generators take it: the user's BPM and first beat when both are given,
+    else `detect_tempo` (with the user's BPM, when given, only the phase is detected). `mono` at SAMPLE_RATE."""
+    if bpm is not None and first_beat_seconds is not None:
+        return user_tempo(bpm, first_beat_seconds)
+    return detect_tempo(mono, SAMPLE_RATE, bpm=bpm)
+
+
 def _mono(samples: np.ndarray, sr: int) -> np.ndarray:
     y = np.asarray(samples, dtype=np.float32)
     if y.ndim == 2:

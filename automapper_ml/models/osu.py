@@ -194,16 +194,6 @@ def cursor_frames(tokens: Iterable[int], timing_points: Sequence[TimingPoint] = 
     return np.rint(ms / (1000.0 * FRAME_SECONDS)).astype(np.int64)
 
 
-def cursor_phases(tokens: Iterable[int], timing_points: Sequence[TimingPoint] = ()) -> np.ndarray:
-    """(T,) int64: `OsuCursor.phase` after each token."""
-    cursor = OsuCursor(timing_points)
-    out = []
-    for t in tokens:
-        cursor.advance(int(t))
-        out.append(cursor.phase)
-    return np.asarray(out, dtype=np.int64)
-
-
 class AudioEncoder(nn.Module):
     """The window's normalised features (N, n_mels + n_structure, W) -> (N, ceil(W / stride), d): a 1-D
     CNN (a wide input conv, then one stride-2 conv per halving of time), sinusoidal positions and
@@ -303,7 +293,7 @@ class OsuModel(nn.Module):
         cond: torch.Tensor,  # (B, N_COND), NaN = unknown
         tokens: torch.Tensor,  # (B, T): SOS, context, the window's tokens (PAD after the end)
         frames: torch.Tensor,  # (B, T): each token's cursor frame relative to the window start
-        phases: torch.Tensor | None = None,  # (B, T): each token's cursor beat phase (cursor_phases)
+        phases: torch.Tensor | None = None,  # (B, T): each token's cursor beat phase (OsuCursor.phase)
     ) -> torch.Tensor:
         """Teacher-forced logits (B, T, vocab): logits[:, i] predict tokens[:, i + 1]. No cache."""
         audio = self.audio_memory(mel, structure)

@@ -183,10 +183,11 @@ def osu_evaluation(paths: AutomapperPaths) -> dg.MaterializeResult:
     folder = paths.folder(OSU_DIR, "snapshots")
     index = json.loads((folder / "snapshots.json").read_text())
     cases, _ = osu_cases([raw_dir(paths) / name for name in sorted(index)], per_set=1)
-    snapshots = {c.set_name: read_osz(folder / index[c.set_name]["snapshot"]).beatmaps[0][1] for c in cases}
-    names = {id(c.human): c.set_name for c in cases}
-    report = evaluate_osu_songs(cases, {"model": lambda song, human: snapshots[names[id(human)]],
-                                        "beat circles": beat_circles})  # fmt: skip
+    # the model's map of a case is the snapshot of its set (mappers are given the case's human map)
+    snapshots = {id(c.human): read_osz(folder / index[c.set_name]["snapshot"]).beatmaps[0][1] for c in cases}
+    report = evaluate_osu_songs(
+        cases, {"model": lambda song, human: snapshots[id(human)], "beat circles": beat_circles}
+    )
     summary = {name: report.summary(name) for name in report.rows}
     out = paths.folder(OSU_DIR)
     text = json.dumps({"summary": summary, "errors": report.errors}, indent=2, sort_keys=True)
