@@ -30,13 +30,24 @@ from automapper_ml.pretrained.osu import OSU_MODEL_FILE, default_sampling
 
 
 def model_mapper(
-    model, temperature: float | None, zero_audio: bool = False, seed: int = 0, time_t=None, bias=None
+    model,
+    temperature: float | None,
+    zero_audio: bool = False,
+    seed: int = 0,
+    time_t=None,
+    bias=None,
+    onset_weight=None,
+    prior_every=None,
 ):
     sampling = default_sampling(seed=seed, temperature=temperature)
     if time_t is not None:
         sampling = replace(sampling, time_temperature=time_t)
     if bias is not None:
         sampling = replace(sampling, place_bias=bias)
+    if onset_weight is not None:
+        sampling = replace(sampling, onset_weight=onset_weight)
+    if prior_every is not None:
+        sampling = replace(sampling, prior_every=prior_every)
 
     def mapper(song, human):
         from automapper_ml.evaluation.osu_stars import osu_stars
@@ -57,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--temperature", type=float, nargs="+", default=[None])
     ap.add_argument("--time-temperature", type=float, nargs="+", default=[None])
     ap.add_argument("--place-bias", type=float, nargs="+", default=[None])
+    ap.add_argument("--onset-weight", type=float, nargs="+", default=[None])
+    ap.add_argument("--prior-every", type=int, nargs="+", default=[None])
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--no-ablation", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -72,11 +85,25 @@ def main(argv: list[str] | None = None) -> int:
     for t in args.temperature:
         for tt in args.time_temperature:
             for b in args.place_bias:
-                label = f"model T={t if t is not None else 'card'}" + (f" Tt={tt}" if tt is not None else "")
-                label += f" bias={b}" if b is not None else ""
-                mappers[label] = model_mapper(model, t, time_t=tt, bias=b)
+                for w in args.onset_weight:
+                    for e in args.prior_every:
+                        label = f"model T={t if t is not None else 'card'}" + (
+                            f" Tt={tt}" if tt is not None else ""
+                        )
+                        label += f" bias={b}" if b is not None else ""
+                        label += f" onset={w}" if w is not None else ""
+                        label += f" every={e}" if e is not None else ""
+                        mappers[label] = model_mapper(
+                            model, t, time_t=tt, bias=b, onset_weight=w, prior_every=e
+                        )
     if not args.no_ablation:
-        mappers["model, audio zeroed"] = model_mapper(model, args.temperature[0], zero_audio=True)
+        mappers["model, audio zeroed"] = model_mapper(
+            model,
+            args.temperature[0],
+            zero_audio=True,
+            bias=args.place_bias[0],
+            onset_weight=args.onset_weight[0],
+        )
     if not args.no_baselines:
         mappers["beat circles"], mappers["onset circles"] = beat_circles, onset_circles
     report = evaluate_osu_songs(cases, mappers, log=print if args.verbose else None)

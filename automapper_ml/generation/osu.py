@@ -18,6 +18,11 @@
   prefilled with SOS and the last `config.context_tokens` tokens of the stream (their cursor frames
   relative to the new window). A 3-minute song is ~30 windows, one audio encoding and one prefill
   each. The song ends when the cursor reaches the end of the audio (or `max_tokens_per_second`).
+- Timing prior (optional, `prior`): a per-frame log score of where objects belong, from an onset
+  model (generation.osu_song.onset_prior: the Beat Saber onset model's note probability). At every
+  timing decision each choice is scored by where it puts the next object: an object started now
+  at the cursor's frame, BEAT_SHIFT_k at the k-th tick after the cursor; `OsuSampling.onset_weight`
+  times that score is added to its logit (a product of the model's distribution and the prior's).
 - Sampling: temperature, then nucleus (`sampling.sample_top_p`) with a seeded torch.Generator: the
   same seed gives the same tokens.
 - The cache: `OsuCache` computes the pre-transposed step weights (`sequence_cache.step_weights`) from
@@ -51,7 +56,7 @@ from automapper_ml.formats.osu.model import (
 from automapper_ml.generation.sampling import sample_top_p
 from automapper_ml.generation.sequence_cache import DecoderCache, step_model, step_weights
 from automapper_ml.generation.tempo import TempoEstimate
-from automapper_ml.models.osu import OsuCursor, OsuModel
+from automapper_ml.models.osu import OFF_GRID, OsuCursor, OsuModel
 from automapper_ml.tokenizer_osu import (
     _ANCHORS,
     _BOUNDARY,
@@ -69,6 +74,7 @@ from automapper_ml.tokenizer_osu import (
     DY0,
     END_SLIDER0,
     EOS,
+    MAX_BEAT_SHIFT,
     MAX_DX,
     MAX_DY,
     MAX_REPEATS,
@@ -109,6 +115,11 @@ class OsuSampling:
     # temperature where an object ends (shift, place, end): None = `temperature`
     time_temperature: float | None = None
     place_bias: float = 0.0  # added to the logits of starting an object there (> 0: denser maps)
+    # weight of the timing prior (`generate_osu(prior=...)`): a timing choice's logit gains
+    # onset_weight * the prior where it puts the next object
+    onset_weight: float = 0.0
+    # the prior scores only ticks that are multiples of this (3: the 1/4 beats); the others get 0
+    prior_every: int = 3
 
     def __post_init__(self) -> None:
         if not self.temperature > 0 or not 0 < self.top_p <= 1:
@@ -121,6 +132,10 @@ class OsuSampling:
             raise ValueError(f"slider kinds {self.kinds!r} are not among {SLIDER_KINDS}")
         if not 0 <= self.lead < self.switch <= 1:
             raise ValueError("need 0 <= lead < switch <= 1")
+        if not (math.isfinite(self.onset_weight) and self.onset_weight >= 0):
+            raise ValueError("onset_weight must be finite and >= 0")
+        if self.prior_every < 1:
+            raise ValueError("prior_every must be >= 1")
 
 
 @dataclass
@@ -326,11 +341,13 @@ def generate_osu(
     difficulty: Difficulty | None = None,
     tokenizer: OsuTokenizerConfig | None = None,
     progress: Callable[[float], None] | None = None,
+    prior: np.ndarray | None = None,
 ) -> OsuGeneration:
     """Sample a map for a whole song: mel (n_mels, T) and structure (n_structure, T) of audio.py's
     features, the song's timing points, the condition (N_COND,) from models.osu.condition_vector.
-    `progress` is called with the share of the song done after each window. Puts the model in eval
-    mode (no dropout, no conditioning dropout)."""
+    `prior` (T,): the timing prior's log score per frame (see the module docstring), used when
+    `sampling.onset_weight` > 0. `progress` is called with the share of the song done after each
+    window. Puts the model in eval mode (no dropout, no conditioning dropout)."""
     opt = sampling or OsuSampling()
     model.eval()
     c = model.config
@@ -353,6 +370,13 @@ def generate_osu(
     time_t = opt.time_temperature or opt.temperature
     starts = torch.zeros(len(timing), device=device)  # the tokens that start an object at the cursor
     starts[[NEW_COMBO, PLACE_CIRCLE, *START_SLIDER, PLACE_SPINNER]] = 1.0
+    use_prior = prior is not None and opt.onset_weight > 0
+    if use_prior:
+        prior_t = torch.as_tensor(np.asarray(prior, dtype=np.float32), device=device)
+        if prior_t.ndim != 1 or not len(prior_t) or not bool(torch.isfinite(prior_t).all()):
+            raise ValueError("prior must be a non-empty finite (T,) array")
+        start_ids = torch.tensor([NEW_COMBO, PLACE_CIRCLE, *START_SLIDER, PLACE_SPINNER], device=device)
+        shift_ids = torch.arange(BEAT_SHIFT0 + 1, BEAT_SHIFT0 + MAX_BEAT_SHIFT + 1, device=device)
     window_start, windows, logits = -1, 0, None
     while len(tokens) < budget and cursor.ms < end_ms:
         frame = frames[-1]
@@ -382,6 +406,9 @@ def generate_osu(
         scores = logits.float()
         if opt.place_bias and state.phase == _BOUNDARY:
             scores = scores + opt.place_bias * starts
+        if use_prior and state.phase == _BOUNDARY:
+            land = _landing_scores(prior_t, cursor, start_ids, shift_ids, len(scores), opt.prior_every)
+            scores = scores + opt.onset_weight * land
         probs = torch.softmax(scores.masked_fill(~mask, -math.inf) / temperature, dim=-1)
         t = int(sample_top_p(probs[None], opt.top_p, generator)[0])
         state_before, state = state, state.advance(t)
@@ -399,6 +426,34 @@ def generate_osu(
     if progress is not None:
         progress(1.0)
     return OsuGeneration(tokens, out, windows, {"judge_checks": masks.checks, "ends_refused": masks.refused})
+
+
+def _landing_scores(
+    prior: torch.Tensor,
+    cursor: OsuCursor,
+    start_ids: torch.Tensor,
+    shift_ids: torch.Tensor,
+    vocab: int,
+    every: int = 1,
+) -> torch.Tensor:
+    """(vocab,): the prior where each timing choice puts the next object (0 for the other tokens):
+    the cursor's frame for the tokens that start an object now, the k-th tick's for BEAT_SHIFT_k.
+    Only ticks whose index in the bar is a multiple of `every` are scored (the others 0): an onset
+    curve's peak spans more than one 1/12-beat tick, and its neighbours must not take it over."""
+    grid, ms = cursor.grid, cursor.ms
+    base = grid.base(ms)
+    times = np.array([ms] + [grid.time(base + k) for k in range(1, len(shift_ids) + 1)])
+    at = np.clip(np.rint(times / (1000.0 * FRAME_SECONDS)).astype(np.int64), 0, len(prior) - 1)
+    landing = prior[torch.from_numpy(at).to(prior.device)]
+    if every > 1:
+        phase = cursor.phase
+        ticks = np.arange(len(times)) + (phase if phase != OFF_GRID else 0)
+        keep = (ticks % every == 0) & (phase != OFF_GRID)
+        landing = landing * torch.from_numpy(keep).to(landing)
+    out = torch.zeros(vocab, device=prior.device)
+    out[start_ids] = landing[0]
+    out[shift_ids] = landing[1:]
+    return out
 
 
 def _step(

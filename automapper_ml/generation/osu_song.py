@@ -17,7 +17,10 @@ Steps:
 3. Difficulty: what the request names; the fields it leaves out come from `STAR_TABLE`, the medians of
    AR/CS/OD/HP per half-star band of the 532 osu!standard difficulties of the real corpus
    (../shared/osu_corpus, star ratings by rosu-pp-py). The model is conditioned on all five.
-4. Sampling: `generation.osu.generate_osu` (grammar- and geometry-masked, KV-cached).
+4. Sampling: `generation.osu.generate_osu` (grammar- and geometry-masked, KV-cached), with the
+   timing prior when `OsuSampling.onset_weight` > 0: `onset_prior`, the shipped Beat Saber onset
+   model's note probability over the song (conditioned on the Beat Saber difficulty nearest the
+   star target, `ONSET_DIFFICULTY`), as a log score per frame.
 5. Star fit (when a star target is given and rosu-pp-py is importable): the star rating of the map
    is measured; when it misses the target by more than `STAR_TOLERANCE`, the spacing is scaled
    (`scale_spacing`: object positions moved towards or away from the playfield centre, each slider
@@ -87,6 +90,9 @@ DENSITY_STEP = 0.75  # place_bias change of a star retry: denser when the map wa
 MIN_STARS, MAX_STARS = 0.5, 10.0
 EDGE = 4.0  # px: scaled objects keep this far inside the playfield
 MP3_TIMELINE_MS = 22.0  # ms our MP3 decoding lags osu!'s timeline (see the module docstring)
+# stars below each bound -> the Beat Saber onset difficulty the timing prior is conditioned on
+ONSET_DIFFICULTY = ((2.0, 1), (3.0, 2), (4.5, 3), (math.inf, 4))  # Normal, Hard, Expert, ExpertPlus
+PRIOR_FLOOR = 0.02  # added to the onset probability before its log: a silent frame is unlikely, not banned
 AUDIO_SUFFIXES = (".mp3", ".ogg")  # what osu! plays: other inputs are re-encoded to Ogg Vorbis
 
 
@@ -238,6 +244,23 @@ def song_timing_points(tempo: TempoEstimate, path: Path) -> tuple:
     return (point,)
 
 
+def onset_prior(mel: np.ndarray, structure: np.ndarray, stars: float | None, model=None) -> np.ndarray:
+    """(T,) float32: log(PRIOR_FLOOR + p) less its mean over the song, p the onset model's note
+    probability per frame (the largest within one frame either side, so a tick between two frames
+    keeps its peak). `model`: an OnsetModel (default: the shipped one)."""
+    from automapper_ml.generation.models import default_checkpoint
+    from automapper_ml.models.onset import load_onset_model, predict_song
+
+    if model is None:
+        model = load_onset_model(default_checkpoint("onset"))
+    level = next(d for bound, d in ONSET_DIFFICULTY if (stars if stars is not None else DEFAULT_STARS) < bound)
+    with torch.inference_mode():
+        p = np.asarray(predict_song(model, mel, structure, level), dtype=np.float64)
+    p = np.maximum.reduce([p, np.r_[p[1:], p[-1:]], np.r_[p[:1], p[:-1]]])
+    score = np.log(PRIOR_FLOOR + np.clip(p, 0.0, 1.0))
+    return (score - score.mean()).astype(np.float32)
+
+
 def map_osu_song(
     song: str | os.PathLike,
     model: OsuModel,
@@ -250,9 +273,11 @@ def map_osu_song(
     artist: str | None = None,
     zero_audio: bool = False,
     progress: Callable[[float], None] | None = None,
+    onset_model=None,
 ) -> OsuSongResult:
     """Map one audio file (see the module docstring). AudioError for a song that cannot be mapped,
-    OsuRequestError for a bad request; `zero_audio` (an ablation) gives the model silence."""
+    OsuRequestError for a bad request; `zero_audio` (an ablation) gives the model silence (and the
+    timing prior the same silence). `onset_model`: the timing prior's OnsetModel (default: shipped)."""
     request = request or OsuRequest()
     sampling = sampling or OsuSampling()
     path = Path(song)
@@ -271,6 +296,9 @@ def map_osu_song(
         mel, structure = torch.full_like(mel, -10.0), torch.zeros_like(structure)
     difficulty = request.difficulty()
     target = request.target
+    prior = None
+    if sampling.onset_weight > 0:
+        prior = onset_prior(mel.numpy(), structure.numpy(), target, onset_model)
     judge = target is not None and stars_available()
     asked = target
     best: tuple[float, OsuMap, float | None, float, OsuGeneration] | None = None
@@ -283,7 +311,7 @@ def map_osu_song(
         )
         run = replace(sampling, seed=sampling.seed + attempt, place_bias=bias)
         gen = generate_osu(model, mel, structure, points, cond, sampling=run, difficulty=difficulty,
-                           progress=progress if attempt == 0 else None)  # fmt: skip
+                           progress=progress if attempt == 0 else None, prior=prior)  # fmt: skip
         samplings += 1
         if not gen.map.hit_objects:  # a model that places nothing here is pushed to place
             empties += 1

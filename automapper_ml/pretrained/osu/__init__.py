@@ -36,6 +36,6 @@ def default_sampling(seed: int = 0, temperature: float | None = None, card: dict
     if temperature is not None:
         settings["temperature"] = temperature
     known = {
-        k: v for k, v in settings.items() if k in ("temperature", "top_p", "time_temperature", "place_bias")
+        k: v for k, v in settings.items() if k in ("temperature", "top_p", "time_temperature", "place_bias", "onset_weight")
     }
     return OsuSampling(seed=seed, **known)

@@ -170,6 +170,39 @@ def test_masked_sampling_decodes_to_valid_maps(seed):
     assert kinds <= {"L", "B", "P"}  # C only on request
 
 
+def test_the_timing_prior_moves_objects_to_where_it_points():
+    """A prior that favours every second beat: with weight, object starts gather there; the same
+    model and seed without weight spread over the grid; grammar and judge stay satisfied."""
+    m = dense(model(4))
+    mel, structure = song(30.0, 4)
+    frames = np.arange(mel.shape[1])
+    ms = frames * 256 / 22050 * 1000.0
+    on = np.abs(((ms - 120.0 + 400.0) % 800.0) - 400.0) < 12.0  # within one frame of every 2nd beat
+    prior = np.where(on, 3.0, -3.0).astype(np.float32)
+    cond = condition_vector(stars=4.0)
+    shares = []
+    for weight in (0.0, 2.0):
+        out = generate_osu(
+            m, mel, structure, POINTS, cond, sampling=OsuSampling(seed=3, onset_weight=weight), prior=prior
+        )
+        figures = judge_map(out.map)
+        assert figures["sliders_invalid"] == 0 and figures["objects_outside"] == 0
+        t = np.array([o.time for o in out.map.hit_objects])
+        assert len(t) >= 10
+        shares.append(float(np.mean(np.abs(((t - 120.0 + 400.0) % 800.0) - 400.0) < 1.0)))
+    assert shares[0] < 0.5 and shares[1] > 0.9, shares
+
+
+def test_timing_prior_arguments_are_checked():
+    with pytest.raises(ValueError, match="onset_weight"):
+        OsuSampling(onset_weight=-1.0)
+    m = model(0)
+    mel, structure = song(5.0)
+    with pytest.raises(ValueError, match="prior"):
+        generate_osu(m, mel, structure, POINTS, condition_vector(), sampling=OsuSampling(onset_weight=1.0),
+                     prior=np.full(10, np.nan, dtype=np.float32))  # fmt: skip
+
+
 def test_perfect_circle_sliders_stay_valid():
     m = dense(model(5), sliders=6.0)
     mel, structure = song(20.0, 5)
