@@ -76,24 +76,15 @@ def held_out_figures(model_path: Path, rows: list, split: str, sampling: dict, p
     """The model, the model with its audio zeroed and the two baselines on `split`'s songs
     (evaluation.osu_songs), as the card records them."""
     from automapper_ml.evaluation.osu_songs import evaluate_osu_songs, osu_cases
-    from automapper_ml.evaluation.osu_stars import osu_stars
     from automapper_ml.generation.osu_baselines import beat_circles, onset_circles
-    from automapper_ml.generation.osu_song import OsuRequest, map_osu_song
+    from automapper_ml.generation.osu_song import stars_mapper
     from automapper_ml.models.osu import load_osu_model
     from automapper_ml.pretrained.osu import default_sampling
 
     model = load_osu_model(model_path)
     opts = default_sampling(card={"sampling": sampling})
-
-    def mapper(zero_audio: bool):
-        def run(song, human):
-            request = OsuRequest(stars=round(osu_stars(human).stars, 2))
-            return map_osu_song(song, model, request, sampling=opts, zero_audio=zero_audio).map
-
-        return run
-
     cases, skipped = osu_cases([r[0] for r in rows if r[2] == split], per_set=per_set)
-    mappers = {"model": mapper(False), "model, audio zeroed": mapper(True),
+    mappers = {"model": stars_mapper(model, opts), "model, audio zeroed": stars_mapper(model, opts, zero_audio=True),
                "beat circles": beat_circles, "onset circles": onset_circles}  # fmt: skip
     report = evaluate_osu_songs(cases, mappers, log=print)
     return {

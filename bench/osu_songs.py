@@ -15,6 +15,7 @@ Tune sampling on `val`, report on `test`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -24,38 +25,20 @@ import torch
 from automapper_assets.pretrain_osu import osu_split
 from automapper_ml.evaluation.osu_songs import evaluate_osu_songs, osu_cases
 from automapper_ml.generation.osu_baselines import beat_circles, onset_circles
-from automapper_ml.generation.osu_song import OsuRequest, map_osu_song
+from automapper_ml.generation.osu_song import stars_mapper
 from automapper_ml.models.osu import load_osu_model
 from automapper_ml.pretrained.osu import OSU_MODEL_FILE, default_sampling
 
+# OsuSampling fields a run may sweep (each an option: --place-bias ...) -> their label
+SWEEP = {"time_temperature": "Tt", "place_bias": "bias", "onset_weight": "onset", "prior_every": "every"}
 
-def model_mapper(
-    model,
-    temperature: float | None,
-    zero_audio: bool = False,
-    seed: int = 0,
-    time_t=None,
-    bias=None,
-    onset_weight=None,
-    prior_every=None,
-):
+
+def model_mapper(model, temperature: float | None, zero_audio: bool = False, seed: int = 0, **overrides):
+    """The shipped sampling (`temperature` and the SWEEP fields in `overrides` replaced when not None),
+    mapping each case's song at the human map's star rating."""
     sampling = default_sampling(seed=seed, temperature=temperature)
-    if time_t is not None:
-        sampling = replace(sampling, time_temperature=time_t)
-    if bias is not None:
-        sampling = replace(sampling, place_bias=bias)
-    if onset_weight is not None:
-        sampling = replace(sampling, onset_weight=onset_weight)
-    if prior_every is not None:
-        sampling = replace(sampling, prior_every=prior_every)
-
-    def mapper(song, human):
-        from automapper_ml.evaluation.osu_stars import osu_stars
-
-        request = OsuRequest(stars=round(osu_stars(human).stars, 2))
-        return map_osu_song(song, model, request, sampling=sampling, zero_audio=zero_audio).map
-
-    return mapper
+    sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None})
+    return stars_mapper(model, sampling, zero_audio)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,28 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(cases)} cases from {len(paths)} {args.split} sets; skipped: {skipped or 'none'}")
     model = load_osu_model(args.model)
     mappers = {}
+    grids = [getattr(args, k) for k in SWEEP]
     for t in args.temperature:
-        for tt in args.time_temperature:
-            for b in args.place_bias:
-                for w in args.onset_weight:
-                    for e in args.prior_every:
-                        label = f"model T={t if t is not None else 'card'}" + (
-                            f" Tt={tt}" if tt is not None else ""
-                        )
-                        label += f" bias={b}" if b is not None else ""
-                        label += f" onset={w}" if w is not None else ""
-                        label += f" every={e}" if e is not None else ""
-                        mappers[label] = model_mapper(
-                            model, t, time_t=tt, bias=b, onset_weight=w, prior_every=e
-                        )
-    if not args.no_ablation:
-        mappers["model, audio zeroed"] = model_mapper(
-            model,
-            args.temperature[0],
-            zero_audio=True,
-            bias=args.place_bias[0],
-            onset_weight=args.onset_weight[0],
-        )
+        for values in itertools.product(*grids):
+            label = f"model T={t if t is not None else 'card'}" + "".join(
+                f" {SWEEP[k]}={v}" for k, v in zip(SWEEP, values) if v is not None
+            )
+            mappers[label] = model_mapper(model, t, **dict(zip(SWEEP, values)))
+    if not args.no_ablation:  # the first setting swept, with silence for audio
+        first = {k: g[0] for k, g in zip(SWEEP, grids)}
+        mappers["model, audio zeroed"] = model_mapper(model, args.temperature[0], zero_audio=True, **first)
     if not args.no_baselines:
         mappers["beat circles"], mappers["onset circles"] = beat_circles, onset_circles
     report = evaluate_osu_songs(cases, mappers, log=print if args.verbose else None)

@@ -99,6 +99,7 @@ ARC_SLACK = 0.5  # px: an arc point must be this far inside (float noise between
 _END_SLIDER = np.arange(END_SLIDER0, END_SLIDER0 + MAX_REPEATS + 1)
 _STEPS_X = np.arange(-MAX_DX, MAX_DX + 1)
 _STEPS_Y = np.arange(-MAX_DY, MAX_DY + 1)
+_STARTS = [NEW_COMBO, PLACE_CIRCLE, *START_SLIDER, PLACE_SPINNER]  # what starts an object at the cursor
 
 
 @dataclass(frozen=True)
@@ -368,14 +369,14 @@ def generate_osu(
     timing = np.zeros(len(state.allowed()), dtype=bool)
     timing[TIME_SHIFT0 : TIME_SHIFT0 + len(TIME_SHIFT_MS)] = True
     time_t = opt.time_temperature or opt.temperature
-    starts = torch.zeros(len(timing), device=device)  # the tokens that start an object at the cursor
-    starts[[NEW_COMBO, PLACE_CIRCLE, *START_SLIDER, PLACE_SPINNER]] = 1.0
+    start_ids = torch.tensor(_STARTS, device=device)  # the tokens that start an object at the cursor
+    starts = torch.zeros(len(timing), device=device)
+    starts[start_ids] = 1.0
     use_prior = prior is not None and opt.onset_weight > 0
     if use_prior:
         prior_t = torch.as_tensor(np.asarray(prior, dtype=np.float32), device=device)
         if prior_t.ndim != 1 or not len(prior_t) or not bool(torch.isfinite(prior_t).all()):
             raise ValueError("prior must be a non-empty finite (T,) array")
-        start_ids = torch.tensor([NEW_COMBO, PLACE_CIRCLE, *START_SLIDER, PLACE_SPINNER], device=device)
         shift_ids = torch.arange(BEAT_SHIFT0 + 1, BEAT_SHIFT0 + MAX_BEAT_SHIFT + 1, device=device)
     window_start, windows, logits = -1, 0, None
     while len(tokens) < budget and cursor.ms < end_ms:

@@ -248,6 +248,8 @@ def onset_prior(mel: np.ndarray, structure: np.ndarray, stars: float | None, mod
     """(T,) float32: log(PRIOR_FLOOR + p) less its mean over the song, p the onset model's note
     probability per frame (the largest within one frame either side, so a tick between two frames
     keeps its peak). `model`: an OnsetModel (default: the shipped one)."""
+    from scipy.ndimage import maximum_filter1d
+
     from automapper_ml.generation.models import default_checkpoint
     from automapper_ml.models.onset import load_onset_model, predict_song
 
@@ -256,7 +258,7 @@ def onset_prior(mel: np.ndarray, structure: np.ndarray, stars: float | None, mod
     level = next(d for bound, d in ONSET_DIFFICULTY if (stars if stars is not None else DEFAULT_STARS) < bound)
     with torch.inference_mode():
         p = np.asarray(predict_song(model, mel, structure, level), dtype=np.float64)
-    p = np.maximum.reduce([p, np.r_[p[1:], p[-1:]], np.r_[p[:1], p[:-1]]])
+    p = maximum_filter1d(p, 3, mode="nearest")
     score = np.log(PRIOR_FLOOR + np.clip(p, 0.0, 1.0))
     return (score - score.mean()).astype(np.float32)
 
@@ -273,11 +275,10 @@ def map_osu_song(
     artist: str | None = None,
     zero_audio: bool = False,
     progress: Callable[[float], None] | None = None,
-    onset_model=None,
 ) -> OsuSongResult:
     """Map one audio file (see the module docstring). AudioError for a song that cannot be mapped,
     OsuRequestError for a bad request; `zero_audio` (an ablation) gives the model silence (and the
-    timing prior the same silence). `onset_model`: the timing prior's OnsetModel (default: shipped)."""
+    timing prior the same silence)."""
     request = request or OsuRequest()
     sampling = sampling or OsuSampling()
     path = Path(song)
@@ -298,7 +299,7 @@ def map_osu_song(
     target = request.target
     prior = None
     if sampling.onset_weight > 0:
-        prior = onset_prior(mel.numpy(), structure.numpy(), target, onset_model)
+        prior = onset_prior(mel.numpy(), structure.numpy(), target)
     judge = target is not None and stars_available()
     asked = target
     best: tuple[float, OsuMap, float | None, float, OsuGeneration] | None = None
@@ -350,6 +351,17 @@ def map_osu_song(
     return OsuSongResult(m, audio_name, audio_bytes, tempo, request, stars, factor, samplings, seconds, gen)
 
 
+def stars_mapper(model: OsuModel, sampling: OsuSampling | None = None, zero_audio: bool = False):
+    """A mapper for evaluation.osu_songs: the song mapped as `automapper osu generate SONG --stars S`
+    maps it, S the human map's rating (the one thing of the human map it uses)."""
+
+    def run(song: Path, human: OsuMap) -> OsuMap:
+        request = OsuRequest(stars=round(osu_stars(human).stars, 2))
+        return map_osu_song(song, model, request, sampling=sampling, zero_audio=zero_audio).map
+
+    return run
+
+
 def _song_member(path: Path, audio) -> tuple[str, bytes]:
     """The song as the .osz carries it: the file itself when osu! plays its format, else Ogg Vorbis."""
     suffix = path.suffix.casefold()
@@ -371,6 +383,7 @@ __all__ = [
     "fit_spacing",
     "map_osu_song",
     "scale_spacing",
+    "stars_mapper",
     "write_osu_song",
     "StarRatingUnavailable",
 ]
