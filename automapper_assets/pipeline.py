@@ -44,8 +44,9 @@ from automapper_assets.staleness import FRESH, make_resolver, partitions_of
 from automapper_ml.paths import restored_env
 from automapper_ml.training.profiles import load_profile, profile_names
 
-PIPELINE_GROUPS = ("ingest", "features", "training", "evaluation", "osu")
+PIPELINE_GROUPS = ("ingest", "features", "training", "evaluation", "osu", "editor")
 OSU_GROUP = "osu"
+EDITOR_GROUP = "editor"
 OFFLINE_EXCLUDED_TAG = "network"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_ROUNDS = 20
@@ -93,9 +94,10 @@ def ensure_corpus(home: Path, demo_config: object | None = None, raw_dir: Path |
         if isinstance(v := getattr(report, k, None), tuple)
     )
     sets = ensure_osu_demo(home, config)
+    pairs = ensure_edit_demo(home, config)
     return (
         f"generated the demo corpus into {raw} in {time.monotonic() - started:.1f} s ({counts}; "
-        f"{sets} osu! sets in {home / 'osu_raw'})"
+        f"{sets} osu! sets in {home / 'osu_raw'}; {pairs} edit pairs in {home / 'edits'})"
     )
 
 
@@ -113,6 +115,22 @@ def ensure_osu_demo(home: Path, config: object) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         write_osu_demo(folder, osu_demo_songs(config))
     return sum(1 for p in folder.iterdir() if p.suffix.lower() == ".osz")
+
+
+def ensure_edit_demo(home: Path, config: object) -> int:
+    """The demo songs' synthetic edit pairs (automapper_ml.synth.edits) in <home>/edits, unless a pair
+    folder is already there; returns how many pair folders there are."""
+    folder = home / "edits"
+    if not has_pairs(folder):
+        from automapper_ml.synth.edits import write_edit_demo
+        from automapper_ml.synth.osu import osu_demo_songs
+
+        write_edit_demo(folder, osu_demo_songs(config))
+    return sum(1 for p in folder.iterdir() if p.is_dir())
+
+
+def has_pairs(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_dir() for p in folder.iterdir())
 
 
 def load_definitions() -> dg.Definitions:
@@ -258,6 +276,17 @@ def _materialise(
         else:
             groups.remove(OSU_GROUP)
             log(f"no .osz in {home / 'osu_raw'}: the osu group is skipped (put osu! beatmapsets there)")
+    if EDITOR_GROUP in groups:
+        if has_pairs(home / "edits"):
+            from automapper_assets.defs.editor.assets import edit_pairs
+
+            launcher.observe([edit_pairs], resources={"paths": _paths_resource(defs)})
+            log("observed edit_pairs")
+        else:
+            groups.remove(EDITOR_GROUP)
+            log(
+                f"no pair folders in {home / 'edits'}: the editor group is skipped (put <name>/raw.ogg + edit.ogg there)"
+            )
     keys = pipeline_keys(defs, groups)
     done: list[str] = []
     rounds = 0
@@ -303,6 +332,8 @@ def print_outputs(home: Path) -> None:
         ("osu! model", home / "models" / "osu" / "best.pt"),
         ("osu! snapshots", home / "osu" / "snapshots"),
         ("osu! evaluation", home / "osu" / "evaluation.md"),
+        ("edit alignment", home / "editor" / "alignment.parquet"),
+        ("edit plots", home / "editor" / "plots"),
         ("wandb (offline)", home / "wandb"),
         ("Dagster instance", home / "dagster_home"),
     ):

@@ -1,0 +1,1 @@
+"""The editor group: edit pairs (raw song, edited song) in <home>/edits and their alignment."""
