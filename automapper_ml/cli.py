@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("automapper_ml.commands.download", "download map zips from BeatSaver into data/raw"),
     "onsets": ("automapper_ml.commands.onsets", "predict note onset times (JSON, seconds) for a song"),
     "plan": ("automapper_ml.commands.plan", "list unsynced assets and what a re-materialisation would run"),
+    "edit": ("automapper_ml.commands.edit", "shorten a song on its bar grid (rule-based song editor)"),
     "osu": ("automapper_ml.commands.osu", "osu!standard beatmaps: inspect and judge, round-trip through v14"),
 }
 

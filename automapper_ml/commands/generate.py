@@ -73,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--artist", default="", help="song artist in Info.dat (default: the file's artist tag)"
     )
+    parser.add_argument(
+        "--edit-seconds",
+        type=float,
+        help="first shorten the song to about this many seconds (as `automapper edit`)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -131,6 +136,21 @@ def decoding_options(args: argparse.Namespace):  # -> DecodingOptions
     return replace(default_decoding(), **changes)
 
 
+def edited_song(native, rate: int, mono, args: argparse.Namespace):
+    """The song cut to --edit-seconds by generation.song_edit's splice (its native and mono samples)."""
+    from automapper_ml.audio import SAMPLE_RATE
+    from automapper_ml.cli import CommandError
+    from automapper_ml.generation.song_edit import plan_song_edit, render_song_edit
+
+    try:
+        edit = plan_song_edit(mono, args.edit_seconds, bpm=args.bpm)
+    except ValueError as err:
+        raise CommandError(f"--edit-seconds: {' '.join(str(err).split())}") from err
+    if not args.quiet:
+        print(f"edit: {edit.summary()}", file=sys.stderr)
+    return render_song_edit(native, rate, edit), render_song_edit(mono, SAMPLE_RATE, edit)
+
+
 def run(args: argparse.Namespace) -> int:
     from automapper_ml.cli import CommandError
 
@@ -149,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
         native, rate, mono = load_song(song)
     except AudioError as err:
         raise CommandError(f"{song}: {err}") from err
+    if args.edit_seconds is not None:
+        native, mono = edited_song(native, rate, mono, args)
 
     from automapper_ml.generation.level import SongAudio, generate_level
     from automapper_ml.generation.models import ModelLoadError, default_models_dir, load_models
