@@ -267,26 +267,23 @@ def _materialise(
     launcher.observe([raw_map_zips], resources={"paths": _paths_resource(defs)})
     log("observed raw_map_zips")
     groups = list(groups)
-    if OSU_GROUP in groups:
-        if has_osz(home / "osu_raw"):
-            from automapper_assets.defs.osu.assets import osu_raw
+    from automapper_assets.defs.editor.assets import edit_pairs
+    from automapper_assets.defs.osu.assets import osu_raw
 
-            launcher.observe([osu_raw], resources={"paths": _paths_resource(defs)})
-            log("observed osu_raw")
+    for group, present, source, missing in (
+        (OSU_GROUP, has_osz(home / "osu_raw"), osu_raw,
+         f"no .osz in {home / 'osu_raw'}: the osu group is skipped (put osu! beatmapsets there)"),
+        (EDITOR_GROUP, has_pairs(home / "edits"), edit_pairs,
+         f"no pair folders in {home / 'edits'}: the editor group is skipped (put <name>/raw.ogg + edit.ogg there)"),
+    ):  # fmt: skip
+        if group not in groups:
+            continue
+        if present:
+            launcher.observe([source], resources={"paths": _paths_resource(defs)})
+            log(f"observed {source.key.to_user_string()}")
         else:
-            groups.remove(OSU_GROUP)
-            log(f"no .osz in {home / 'osu_raw'}: the osu group is skipped (put osu! beatmapsets there)")
-    if EDITOR_GROUP in groups:
-        if has_pairs(home / "edits"):
-            from automapper_assets.defs.editor.assets import edit_pairs
-
-            launcher.observe([edit_pairs], resources={"paths": _paths_resource(defs)})
-            log("observed edit_pairs")
-        else:
-            groups.remove(EDITOR_GROUP)
-            log(
-                f"no pair folders in {home / 'edits'}: the editor group is skipped (put <name>/raw.ogg + edit.ogg there)"
-            )
+            groups.remove(group)
+            log(missing)
     keys = pipeline_keys(defs, groups)
     done: list[str] = []
     rounds = 0
