@@ -59,12 +59,13 @@ def plan_runs(
 ) -> list[tuple[int, int]]:
     """(raw start frame, raw end frame) runs of the edit, in play order."""
     bars = bar_frames(song)
+    if bars[0][1] > 0:  # a count-in before the first bar belongs to the intro
+        bars = [(song.sections[0].name, 0)] + bars
     names = [n for n, _ in bars]
     frames = [f for _, f in bars] + [int(round(song.timing().to_seconds(song.end_beat) / EDIT_FRAME_SECONDS))]
     keep = list(range(len(bars)))  # bar indices in play order
     if "cut_intro" in rules and names[0] == "intro":
-        keep = [i for i in keep if names[i] != "intro" or i > 0 and names[i - 1] != "intro"]
-        keep = keep[next(k for k, i in enumerate(keep) if names[i] != "intro") :]
+        keep = keep[next((k for k, i in enumerate(keep) if names[i] != "intro"), 0) :]
     choruses = _section_starts(names, "chorus")
     if "drop_chorus" in rules and len(choruses) >= 2:
         first, end = choruses[1], _section_end(names, choruses[1])
