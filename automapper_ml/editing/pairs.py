@@ -10,7 +10,6 @@ Nothing here unpickles: audio goes through soundfile (automapper_ml.audio), trut
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from automapper_ml.audio import SAMPLE_RATE, AudioError, load_audio
+from automapper_ml.data.rawzips import sha256_file
 from automapper_ml.editing.align import align_audio
 from automapper_ml.editing.pointers import EDIT_FRAME_SECONDS, cut_frames
 
@@ -35,16 +35,8 @@ class EditPairFiles:
 
     def fingerprint(self) -> list:
         return [self.name] + [
-            [p.name, p.stat().st_size, _sha256(p)] for p in (self.raw, self.edit, self.truth) if p
+            [p.name, p.stat().st_size, sha256_file(p)] for p in (self.raw, self.edit, self.truth) if p
         ]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _one(folder: Path, stem: str) -> Path | None | str:

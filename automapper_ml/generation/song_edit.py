@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from automapper_ml.audio import SAMPLE_RATE, compute_features
+from automapper_ml.audio import SAMPLE_RATE, compute_features, seconds_to_frame
 from automapper_ml.editing.assemble import render_spans
 from automapper_ml.editing.pointers import EDIT_FRAME_SECONDS, edit_features
 from automapper_ml.generation.tempo import resolve_tempo
@@ -66,17 +66,16 @@ class SongEdit:
         return f"{self.method}: {self.seconds:.1f} s from raw {cuts} ({self.bpm:.1f} BPM)"
 
 
-def bar_starts(mono: np.ndarray, bpm: float, phase: float) -> np.ndarray:
-    """Raw seconds of every bar start: the beat grid from `phase`, four beats a bar, starting on the
-    beat (of four) with the most low-band (kick) attack energy."""
-    duration = len(mono) / SAMPLE_RATE
+def bar_starts(mel: np.ndarray, duration: float, bpm: float, phase: float) -> np.ndarray:
+    """Raw seconds of every bar start of a song (its (N_MELS, T) log-mel, `duration` seconds): the
+    beat grid from `phase`, four beats a bar, starting on the beat (of four) with the most low-band
+    (kick) attack energy."""
     beats = phase + np.arange(int((duration - phase) * bpm / 60.0) + 1) * 60.0 / bpm
     if len(beats) < 4:
         return beats[:1]
-    mel = compute_features(mono).mel
     low = np.power(10.0, mel[:12].astype(np.float64)).sum(axis=0)
     flux = np.maximum(np.diff(np.log10(low + 1e-10), prepend=np.log10(low[0] + 1e-10)), 0.0)
-    idx = np.clip(np.round(beats * SAMPLE_RATE / 256).astype(int), 0, len(flux) - 1)
+    idx = np.clip(seconds_to_frame(beats), 0, len(flux) - 1)
     strength = [flux[idx[k::4]].mean() for k in range(4)]
     return beats[int(np.argmax(strength)) :: 4]
 
@@ -95,13 +94,14 @@ def plan_song_edit(
     if seconds >= duration:
         raise ValueError(f"the song is {duration:.1f} s: nothing to cut for a {seconds:g} s target")
     tempo = resolve_tempo(mono, bpm, first_beat_seconds)
-    downbeats = bar_starts(mono, tempo.bpm, tempo.first_beat_seconds)
+    mel = compute_features(mono).mel  # once: the bar phase and the splice's bar shapes both read it
+    downbeats = bar_starts(mel, duration, tempo.bpm, tempo.first_beat_seconds)
     bar = 4 * 60.0 / tempo.bpm
     if method == "identity":
         return SongEdit(method, ((0.0, float(seconds)),), min(1.0, seconds / 4), tempo.bpm, downbeats)
     inner = downbeats[(downbeats > 0) & (downbeats < duration)]
     if method == "splice":
-        found = _splice(mono, inner, duration, seconds)
+        found = _splice(mel, inner, duration, seconds)
         if found is not None:
             return SongEdit(method, found, 0.0, tempo.bpm, downbeats)
     if len(inner) == 0:
@@ -110,14 +110,14 @@ def plan_song_edit(
     return SongEdit("truncate", ((0.0, end),), min(bar, end / 4), tempo.bpm, downbeats)
 
 
-def _splice(mono: np.ndarray, downbeats: np.ndarray, duration: float, seconds: float):
+def _splice(mel: np.ndarray, downbeats: np.ndarray, duration: float, seconds: float):
     """The (start, a), (b, end) spans of the best single middle cut, or None when none keeps
     MIN_KEEP_BARS on both sides."""
     cut = duration - seconds
     n = len(downbeats)
     if n < 2 * MIN_KEEP_BARS + 2:
         return None
-    shape, _ = edit_features(compute_features(mono).mel)
+    shape, _ = edit_features(mel)
     frames = np.clip(np.round(downbeats / EDIT_FRAME_SECONDS).astype(int), 0, len(shape) - 1)
     bars = [shape[frames[i] : frames[i + 1]].mean(axis=0) for i in range(n - 1)]
     bars = np.array([b / max(np.linalg.norm(b), 1e-9) for b in bars])
@@ -125,11 +125,11 @@ def _splice(mono: np.ndarray, downbeats: np.ndarray, duration: float, seconds: f
     for a in range(MIN_KEEP_BARS, n - 1):
         lengths = downbeats - downbeats[a]
         b = int(np.argmin(np.abs(lengths - cut)))
-        if b <= a or b > n - 1 - MIN_KEEP_BARS + 1 or b >= n - 1:
+        if b <= a or b > n - MIN_KEEP_BARS:  # keep MIN_KEEP_BARS after the cut too
             continue
         error = abs(lengths[b] - cut)
         look = float(bars[a - 1] @ bars[b - 1] + bars[a] @ bars[b])  # the bars around both ends
-        key = (round(error / 1.0), -look)  # within a second of the target first, then the least audible
+        key = (round(error), -look)  # within a second of the target first, then the least audible
         if best_key is None or key < best_key:
             best, best_key = ((0.0, float(downbeats[a])), (float(downbeats[b]), float(duration))), key
     return best
